@@ -1,0 +1,34 @@
+# Two commands a newcomer needs: `make demo` and `make test`. Both build or refresh the
+# virtual environment in .venv first, and do nothing more when it is already current.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test venv system-deps constraints
+
+$(STAMP): requirements.txt constraints.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt -c constraints.txt
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+# Debian packages the tests need (headless Chromium for the browser test).
+system-deps:
+	@scripts/system-deps
+
+demo: $(STAMP)
+	@scripts/demo
+
+test: $(STAMP) system-deps
+	@scripts/test
+
+# After changing requirements.txt: re-pin every transitive package from a fresh resolve.
+constraints:
+	rm -rf .venv-constraints && $(PYTHON) -m venv .venv-constraints
+	.venv-constraints/bin/pip install --quiet -r requirements.txt
+	(echo "# Every transitive package, pinned (pip freeze of a working install). Regenerate with"; \
+	 echo "# 'make constraints' after changing requirements.txt."; \
+	 .venv-constraints/bin/pip freeze | grep -v '^-e' | sed 's/^torch==\(.*\)+cpu$$/torch==\1/') > constraints.txt
+	rm -rf .venv-constraints

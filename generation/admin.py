@@ -1,0 +1,1 @@
+"""Admin for image records (filled in with the records)."""

@@ -1,0 +1,1 @@
+"""Image records. No torch here: the web process imports this module."""

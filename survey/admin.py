@@ -1,0 +1,1 @@
+"""Researcher admin (filled in with the survey models)."""

@@ -1,0 +1,1 @@
+"""Studies, participants, pages and rankings."""

@@ -1,0 +1,6 @@
+from django.shortcuts import render
+
+
+def landing(request):
+    """The participant's first page."""
+    return render(request, "survey/landing.html")
