@@ -210,13 +210,18 @@ class _Reader:
 
     # generic checks ------------------------------------------------------------------
     def table(self, data: Any, where: str, allowed: tuple[str, ...]) -> dict:
+        """`data` as a table, reporting keys outside `allowed` (unless it is empty)."""
         if not isinstance(data, dict):
             self.problem(NOT_A_TABLE, where=where)
             return {}
+        if allowed:
+            self.unknown_keys(data, where, allowed)
+        return data
+
+    def unknown_keys(self, data: dict, where: str, allowed: tuple[str, ...]) -> None:
         for key in data:
             if key not in allowed:
                 self.problem(UNKNOWN_KEY, where=where, key=key, allowed=", ".join(allowed))
-        return data
 
     def text(self, data: dict, key: str, where: str, *, required: bool = True) -> str:
         if key not in data:
@@ -367,9 +372,10 @@ class _Reader:
         variants = []
         for position, raw in enumerate(tables):
             where = f"variants[{position}]"
-            table = self.table(raw, where, VARIANT_KEYS)
+            table = self.table(raw, where, ())
             key = self.slug(table, "key", where)
             where = f"variant {key!r}" if key else where
+            self.unknown_keys(table, where, VARIANT_KEYS)
             label = self.text(table, "label", where)
             model = self.read_model(self.text(table, "model", where), where)
             adapter = self.read_adapter(self.text(table, "adapter", where, required=False), where)
@@ -435,9 +441,10 @@ class _Reader:
         countries, prompt_places = [], []
         for index, raw in enumerate(tables):
             where = f"countries[{index}]"
-            table = self.table(raw, where, COUNTRY_KEYS)
+            table = self.table(raw, where, ())
             code = self.slug(table, "code", where, max_length=16)
             where = f"country {code!r}" if code else where
+            self.unknown_keys(table, where, COUNTRY_KEYS)
             name = self.text(table, "name", where)
             adjective = self.text(table, "adjective", where)
             language = self.text(table, "language", where)
