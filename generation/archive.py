@@ -50,34 +50,21 @@ def partial_path(path: Path) -> Path:
     return path.with_name(f".{path.name}{PARTIAL_SUFFIX}")
 
 
-def _fsync_folder(folder: Path) -> None:
-    # The rename is durable only once the folder entry itself reaches the disk.
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def write_atomically(path: Path, write) -> None:
-    """Call `write(handle)` on a temporary file, then rename it to `path`."""
+    """Call `write(handle)` on a temporary file, then rename it to `path`.
+
+    No fsync: a killed process loses nothing the page cache holds, and after a power loss
+    a rerun finds any image whose bytes did not reach the disk by its hash, and remakes it.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = partial_path(path)
     try:
         with open(temporary, "wb") as handle:
             write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
         os.replace(temporary, path)
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
-    _fsync_folder(path.parent)
 
 
 def save_png(image: Image.Image, path: Path, *, text: Mapping[str, str] | None = None) -> str:
@@ -154,9 +141,10 @@ class ManifestWriter:
         self.handle = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
 
     def append(self, entry: ManifestEntry) -> None:
+        # Flushed (not fsynced) per line: a killed process keeps every whole line; a torn
+        # last line is cut on the next open, and its image made again.
         self.handle.write(entry.to_json() + "\n")
         self.handle.flush()
-        os.fsync(self.handle.fileno())
 
     def close(self) -> None:
         self.handle.close()

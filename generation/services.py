@@ -111,11 +111,11 @@ def image_sets_register(
 
     Idempotent: registering the same images again leaves every row as it was. An image
     whose file or hash changed (remade after its recipe changed) updates its row in place,
-    keeping its public id.
+    keeping its public id. Rows are read and written in bulk: a study has thousands.
     """
     keys = [variant.key for variant in variants]
     complete, incomplete = complete_image_sets(images, keys)
-    result = RegisterResult(incomplete_image_sets=incomplete)
+    result = RegisterResult(incomplete_image_sets=incomplete, image_sets_registered=len(complete))
     with transaction.atomic():
         rows = {
             variant.key: ModelVariant.objects.update_or_create(
@@ -125,40 +125,66 @@ def image_sets_register(
             )[0]
             for variant in variants
         }
-        for (prompt_id, seed), members in sorted(complete.items()):
-            first = members[0]
-            image_set, created = ImageSet.objects.update_or_create(
-                study_slug=study_slug,
-                prompt_id=prompt_id,
-                seed=seed,
-                defaults={
-                    "country_code": first.country_code,
-                    "prompt": first.prompt,
-                    "category": first.category,
-                },
-            )
-            result.image_sets_created += created
-            result.image_sets_registered += 1
+        sets = _image_sets_upsert(study_slug, complete, result)
+        existing = {
+            (row.image_set_id, row.variant_id): row
+            for row in GeneratedImage.objects.filter(image_set__in=list(sets.values()))
+        }
+        new, changed = [], []
+        for set_key, members in sorted(complete.items()):
+            image_set = sets[set_key]
             for image in members:
-                _image_upsert(image_set, rows[image.variant_key], image, result)
+                variant = rows[image.variant_key]
+                values = {name: getattr(image, name) for name in IMAGE_FIELDS}
+                row = existing.get((image_set.pk, variant.pk))
+                if row is None:
+                    new.append(GeneratedImage(image_set=image_set, variant=variant, **values))
+                elif _image_values(row) != values:
+                    for name, value in values.items():
+                        setattr(row, name, value)
+                    changed.append(row)
+                else:
+                    result.images_unchanged += 1
+        GeneratedImage.objects.bulk_create(new, batch_size=500)
+        GeneratedImage.objects.bulk_update(changed, IMAGE_FIELDS, batch_size=500)
+        result.images_created, result.images_updated = len(new), len(changed)
     return result
 
 
-def _image_upsert(
-    image_set: ImageSet, variant: ModelVariant, image: ImageRecord, result: RegisterResult
-) -> None:
-    values = {name: getattr(image, name) for name in IMAGE_FIELDS}
-    row = GeneratedImage.objects.filter(image_set=image_set, variant=variant).first()
-    if row is None:
-        GeneratedImage.objects.create(image_set=image_set, variant=variant, **values)
-        result.images_created += 1
-        return
-    current = {name: getattr(row, name) for name in IMAGE_FIELDS}
-    current["file"] = row.file.name
-    if current == values:
-        result.images_unchanged += 1
-        return
-    for name, value in values.items():
-        setattr(row, name, value)
-    row.save()
-    result.images_updated += 1
+def _image_sets_upsert(
+    study_slug: str, complete: dict[tuple[str, int], list[ImageRecord]], result: RegisterResult
+) -> dict[tuple[str, int], ImageSet]:
+    """The ImageSet row of every complete set: created, or updated where the spec changed."""
+    fields = ("country_code", "prompt", "category")
+    found = {
+        (row.prompt_id, row.seed): row
+        for row in ImageSet.objects.filter(
+            study_slug=study_slug, prompt_id__in={prompt_id for prompt_id, _ in complete}
+        )
+    }
+    new, changed = [], []
+    for (prompt_id, seed), members in sorted(complete.items()):
+        values = {name: getattr(members[0], name) for name in fields}
+        row = found.get((prompt_id, seed))
+        if row is None:
+            new.append(ImageSet(study_slug=study_slug, prompt_id=prompt_id, seed=seed, **values))
+        elif any(getattr(row, name) != value for name, value in values.items()):
+            for name, value in values.items():
+                setattr(row, name, value)
+            changed.append(row)
+    ImageSet.objects.bulk_create(new, batch_size=500)
+    ImageSet.objects.bulk_update(changed, fields, batch_size=500)
+    result.image_sets_created = len(new)
+    if new and new[0].pk is None:  # a database that does not return new keys
+        found = {
+            (row.prompt_id, row.seed): row for row in ImageSet.objects.filter(study_slug=study_slug)
+        }
+    else:
+        found.update({(row.prompt_id, row.seed): row for row in new})
+    return {key: found[key] for key in complete}
+
+
+def _image_values(row: GeneratedImage) -> dict[str, Any]:
+    values = {name: getattr(row, name) for name in IMAGE_FIELDS}
+    values["file"] = row.file.name
+    return values
