@@ -54,9 +54,12 @@ class Processes:
 
 def accelerate_processes() -> Processes:
     """This process's place under `accelerate launch` (one CPU process when not launched)."""
+    import torch
     from accelerate import PartialState
 
-    state = PartialState()
+    # Without a GPU, accelerate only forms a process group (gloo) when told it is on CPUs;
+    # then `torchrun --nproc_per_node N` (or accelerate's MPI launcher) shards on one machine.
+    state = PartialState(cpu=not torch.cuda.is_available())
     return Processes(
         state.process_index, state.num_processes, str(state.device), state.wait_for_everyone
     )
