@@ -14,8 +14,8 @@ from django.core.management import CommandError, call_command
 from PIL import Image
 
 from generation import archive
-from generation.generate import sampler_settings
-from generation.management.commands.generate_batch import BAD_SAMPLER
+from generation.generate import accelerate_processes, sampler_settings
+from generation.management.commands.generate_batch import BAD_SAMPLER, SOME_IMAGES_FAILED
 from generation.models import GeneratedImage, ImageSet
 
 from .conftest import spec_text
@@ -163,3 +163,26 @@ def test_a_batch_killed_with_sigkill_and_rerun_ends_with_exactly_the_expected_im
     for file, sha in rows:
         assert archive.sha256_file(tmp_path / "media" / file) == sha
     database.close()
+
+
+@pytest.mark.django_db
+def test_a_model_that_cannot_load_fails_its_images_and_the_command_says_rerun(
+    tiny_model, tmp_path, media_root
+):
+    spec = tmp_path / "study.toml"
+    text = spec_text(countries={"CN": 1}, seeds=(3,), sampler=SMALL)
+    spec.write_text(text.replace('model = "tiny"', 'model = "nobody/no-such-model"', 1))
+    out = StringIO()
+    with pytest.raises(CommandError) as caught:
+        call_command("generate_batch", str(spec), "--no-progress", stdout=out)
+    message = str(caught.value)
+    assert message.startswith(SOME_IMAGES_FAILED.split("{error}")[0].format(failed=1))
+    assert "Could not load variant 'pretrained' (nobody/no-such-model)" in message
+    assert "generated 1, skipped 0, failed 1" in out.getvalue()
+    assert GeneratedImage.objects.count() == 0  # the image set is incomplete
+
+
+def test_one_process_without_a_launcher_is_the_main_process_on_the_cpu():
+    processes = accelerate_processes()
+    assert (processes.index, processes.count, processes.is_main) == (0, 1, True)
+    assert processes.device == "cpu"
