@@ -9,6 +9,7 @@ SOME_IMAGES_FAILED = (
     "the same command again to make only the missing ones. First error: {error}"
 )
 BAD_SAMPLER = "The study spec's sampler settings cannot be used: {error}"
+BAD_BATCH_SIZE = "--batch-size must be at least 1."
 
 
 class Command(BaseCommand):
@@ -35,7 +36,7 @@ class Command(BaseCommand):
         from generation.generate import Planned, Progress, Summary, batch_generate
 
         if batch_size is not None and batch_size < 1:
-            raise CommandError("--batch-size must be at least 1.")
+            raise CommandError(BAD_BATCH_SIZE)
         try:
             study = load_spec(spec)
             events = batch_generate(spec=study, dry_run=dry_run, batch_size=batch_size)
