@@ -186,3 +186,45 @@ def test_a_batch_size_below_one_is_refused(tmp_path):
     spec.write_text(spec_text())
     with pytest.raises(CommandError, match=BAD_BATCH_SIZE):
         call_command("generate_batch", str(spec), "--batch-size", "0")
+
+
+def write_lora_adapter(tiny_model: Path, folder: Path) -> Path:
+    """A LoRA adapter for the tiny UNet, with random (not zero) weights so it shows."""
+    from diffusers import StableDiffusionPipeline
+    from diffusers.utils import convert_state_dict_to_diffusers
+    from peft import LoraConfig, get_peft_model_state_dict
+
+    from scoft_core.models import load_pipeline
+
+    pipe = load_pipeline(tiny_model)
+    pipe.unet.add_adapter(
+        LoraConfig(
+            r=4,
+            lora_alpha=4,
+            init_lora_weights=False,
+            target_modules=["to_q", "to_k", "to_v", "to_out.0"],
+        )
+    )
+    layers = convert_state_dict_to_diffusers(get_peft_model_state_dict(pipe.unet))
+    StableDiffusionPipeline.save_lora_weights(folder, unet_lora_layers=layers)
+    return folder
+
+
+@pytest.mark.django_db
+def test_a_variant_with_an_adapter_draws_its_own_images_and_records_the_adapter_hash(
+    tiny_model, tmp_path, media_root
+):
+    adapter = write_lora_adapter(tiny_model, tmp_path / "adapters" / "scoft-mpc")
+    spec = tmp_path / "study.toml"
+    text = spec_text(countries={"CN": 1}, seeds=(3,), sampler=SMALL)
+    marker = 'label = "Variant scoft-mpc"'
+    spec.write_text(text.replace(marker, marker + '\nadapter = "adapters/scoft-mpc"'))
+    call_command("generate_batch", str(spec), "--no-progress", stdout=StringIO())
+    base, tuned = GeneratedImage.objects.order_by("variant__position")
+    assert (base.adapter_sha256, tuned.adapter_sha256) == ("", archive.sha256_folder(adapter))
+    assert tuned.variant.adapter_path == str(adapter)
+    with (
+        Image.open(media_root / base.file.name) as a,
+        Image.open(media_root / tuned.file.name) as b,
+    ):
+        assert a.tobytes() != b.tobytes()
