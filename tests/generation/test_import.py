@@ -294,3 +294,12 @@ def test_an_import_without_a_spec_keeps_what_generate_batch_recorded_about_a_var
     variant = ModelVariant.objects.get(study_slug="s", key="pretrained")
     assert (variant.label, variant.base_model) == ("SD 1.4 (ours)", "CompVis/stable-diffusion-v1-4")
     assert ModelVariant.objects.get(study_slug="s", key="scoft-mpc").label == "SCoFT+MPC"
+
+
+def test_a_seed_written_as_a_float_by_a_spreadsheet_is_accepted(survey_images):
+    rewrite(
+        survey_images / "Nigeria" / "Nigeria_files.csv",
+        lambda rows: rows[1].__setitem__(5, "10551.0"),
+    )
+    plan = import_plan(survey_images / "Nigeria", study_slug="s")
+    assert {image.record.seed for image in plan.images} == {10551}
