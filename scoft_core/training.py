@@ -156,7 +156,12 @@ def build_distances(config: TrainingConfig, options: dict | None = None):
 
 
 def _run_record(config: TrainingConfig, base_model: str, data_hash: str) -> dict:
-    return {"config": config_to_dict(config), "base_model": base_model, "data_set_hash": data_hash}
+    record = {
+        "config": config_to_dict(config),
+        "base_model": base_model,
+        "data_set_hash": data_hash,
+    }
+    return json.loads(json.dumps(record))  # as it reads back from disk (lists, not tuples)
 
 
 def _check_same_run(folder: Path, record: dict) -> None:
