@@ -400,8 +400,8 @@ def _load_parts(base_model, config, device, weight_dtype, distance_options):
         module.to(device) if weight_dtype == torch.float32 else module.to(device, weight_dtype)
     feature, perceptual = build_distances(config, distance_options)
     for distance in {id(d): d for d in (feature, perceptual) if d is not None}.values():
-        if isinstance(distance, torch.nn.Module):
-            distance.to(device).requires_grad_(False).eval()
+        if hasattr(distance, "to"):  # feature networks come frozen; only placement is ours
+            distance.to(device)
     parts = objective.FrozenParts(
         vae=vae,
         text_encoder=text_encoder,

@@ -11,7 +11,7 @@ from safetensors.torch import load_file
 from scoft_core import training, variants
 from scoft_core.cli import main
 from scoft_core.data import DataSetError
-from scoft_core.models import LORA_WEIGHTS_FILE
+from scoft_core.models import LORA_WEIGHTS_FILE, resolve_model
 from tests.scoft_core.community import make_data_set
 
 FAST = {"resolution": 32, "lora_rank": 4, "batch_size": 2, "grad_accumulation": 2}
@@ -109,7 +109,16 @@ def test_a_bad_data_set_stops_training_before_anything_is_written(tmp_path, tiny
 def test_a_run_resumed_after_a_checkpoint_ends_with_the_same_weights(
     community, tmp_path, tiny_path
 ):
-    config = fast_config(max_steps=4, checkpoint_every=2)
+    # SCoFT-MPC unrolling every third micro-step, so the replayed steps include unrolls.
+    config = fast_config(
+        "scoft-mpc",
+        max_steps=4,
+        checkpoint_every=2,
+        unroll_every=3,
+        unroll_steps=3,
+        feature_distance="random-conv",
+        perceptual_distance="ssim",
+    )
     straight, interrupted = tmp_path / "straight", tmp_path / "interrupted"
     training.train(community, straight, config, base_model=tiny_path, progress=False)
     # Stop one step after the checkpoint at step 2, as a crash would.
@@ -124,6 +133,8 @@ def test_a_run_resumed_after_a_checkpoint_ends_with_the_same_weights(
     assert all(torch.equal(expected[key], got[key]) for key in expected)
     logs = [(folder / training.LOSS_LOG).read_text() for folder in (straight, interrupted)]
     assert logs[0] == logs[1]
+    unrolled = [row["contrastive"] != "" for row in csv.DictReader(logs[0].splitlines())]
+    assert unrolled == [True, True, False, True]  # micro-steps 0, 3 and 6 of 0..7
 
 
 def test_an_adapter_round_trips_through_stock_diffusers_with_identical_outputs(tmp_path, tiny_path):
@@ -250,3 +261,25 @@ def test_the_cli_reports_a_bad_data_set_as_a_sentence(tmp_path, tiny_path, capsy
     )
     assert status == 2
     assert "line 1: no negative images (negative_imgpath)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("variant", ["scoft-m", "scoft-mp", "scoft-mpc"])
+def test_each_preset_trains_a_few_steps_end_to_end_from_the_cli(variant, community, tmp_path):
+    output = tmp_path / variant
+    status = main(
+        ["train", "--data", str(community), "--output", str(output), "--variant", variant,
+         "--model", "tiny", "--resolution", "32", "--max-steps", "2", "--lora-rank", "4",
+         "--batch-size", "2", "--grad-accumulation", "2", "--unroll-every", "3",
+         "--unroll-steps", "4", "--quiet"]
+    )  # fmt: skip
+    assert status == 0
+    description, config = training.read_variant(output)
+    assert description["variant"] == variant == config.variant
+    assert config.feature_distance == "random-conv"  # the tiny model's offline default
+    with (output / training.LOSS_LOG).open() as handle:
+        first = next(csv.DictReader(handle))
+    assert bool(first["contrastive"]) == (variant != "scoft-m")
+    assert bool(first["perceptual"]) == (variant != "scoft-m")
+    assert description["base_model"] == "tiny"
+    pipe = StableDiffusionPipeline.from_pretrained(resolve_model("tiny"))
+    pipe.load_lora_weights(output)  # stock diffusers reads the adapter
