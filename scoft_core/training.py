@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from accelerate import Accelerator
+from accelerate import Accelerator, PartialState
 from accelerate.utils import set_seed
 from diffusers import DDPMScheduler, StableDiffusionPipeline
 from diffusers.optimization import get_scheduler
@@ -229,16 +229,22 @@ def _tensorboard_available() -> bool:
 
 
 def _prepare_output(output: Path, record: dict, *, resume: bool) -> bool:
-    """Create or check the output folder; True when the adapter is already complete."""
-    output.mkdir(parents=True, exist_ok=True)
+    """Create or check the output folder; True when the adapter is already complete.
+
+    Every process checks; only the main one writes, and the others wait for it.
+    """
+    state = PartialState()
+    done = False
     if (output / RUN_FILE).is_file():
         _check_same_run(output, record)
-        if (output / VARIANT_FILE).is_file() and (output / LORA_WEIGHTS_FILE).is_file():
-            return True
+        done = (output / VARIANT_FILE).is_file() and (output / LORA_WEIGHTS_FILE).is_file()
+    if state.is_main_process and not done:
+        output.mkdir(parents=True, exist_ok=True)
         if not resume:
             shutil.rmtree(output / CHECKPOINTS, ignore_errors=True)
-    (output / RUN_FILE).write_text(json.dumps(record, indent=2))
-    return False
+        (output / RUN_FILE).write_text(json.dumps(record, indent=2))
+    state.wait_for_everyone()
+    return done
 
 
 def _register_checkpoint_hooks(accelerator: Accelerator) -> None:
