@@ -46,7 +46,7 @@ def run_case(case: str, batch_size: int, steps: int, threads: int, distance: str
     torch.set_num_threads(threads)
     from diffusers import DDPMScheduler, StableDiffusionPipeline
 
-    from scoft_core import data, objective, training, variants
+    from scoft_core import adapters, data, objective, training, variants
     from scoft_core.losses import total_loss
     from scoft_core.models import tiny_pipeline_path
     from tests.scoft_core.community import make_data_set
@@ -56,7 +56,7 @@ def run_case(case: str, batch_size: int, steps: int, threads: int, distance: str
         settings.pop("variant"), resolution=64, batch_size=batch_size, **settings
     )
     pipe = StableDiffusionPipeline.from_pretrained(tiny_pipeline_path())
-    trainable = training.add_lora(pipe.unet, config)
+    trainable = adapters.add_lora(pipe.unet, config)
     if distance == "pixel-mse":
         feature = perceptual = pixel_distance
     else:
@@ -104,9 +104,10 @@ def measure(case, batch_size, steps, threads, distance):
         target=run_case, args=(case, batch_size, steps, threads, distance, send)
     )
     process.start()
-    result = receive.recv()
     process.join()
-    return result
+    if not receive.poll():
+        raise SystemExit(f"the {case} case at batch {batch_size} failed (see above)")
+    return receive.recv()
 
 
 def main() -> None:

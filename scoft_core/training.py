@@ -20,44 +20,42 @@ uninterrupted one exactly.
 
 from __future__ import annotations
 
-import csv
 import importlib.metadata
 import json
 import math
-import shutil
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from accelerate import Accelerator, PartialState
+from accelerate import Accelerator
 from accelerate.utils import set_seed
-from diffusers import DDPMScheduler, StableDiffusionPipeline
+from diffusers import DDPMScheduler
 from diffusers.optimization import get_scheduler
 from diffusers.training_utils import cast_training_params
-from diffusers.utils import convert_state_dict_to_diffusers, convert_unet_state_dict_to_peft
-from peft import LoraConfig
-from peft.utils import get_peft_model_state_dict, set_peft_model_state_dict
 from tqdm.auto import tqdm
 
 from scoft_core import data, objective
-from scoft_core.losses import TERM_NAMES, total_loss
-from scoft_core.models import LORA_WEIGHTS_FILE, load_pipeline
-from scoft_core.variants import TrainingConfig, config_from_dict, config_to_dict
-
-VARIANT_FILE = "scoft_variant.json"
-RUN_FILE = "training_config.json"
-LOSS_LOG = "loss_log.csv"
-CHECKPOINTS = "checkpoints"
-
-DIFFERENT_RUN = (
-    "The output folder {folder} holds a run with different {what}; "
-    "choose another output folder or delete that one."
+from scoft_core.adapters import add_lora, save_adapter
+from scoft_core.losses import total_loss
+from scoft_core.models import load_pipeline
+from scoft_core.run_folder import (
+    LOG_COLUMNS,
+    LOSS_LOG,
+    VARIANT_FILE,
+    LossLog,
+    latest_checkpoint,
+    prepare_output,
+    register_checkpoint_hooks,
+    run_record,
+    save_checkpoint,
+    write_variant_file,
 )
+from scoft_core.variants import TrainingConfig
+
 ALREADY_TRAINED = "The adapter in {folder} is already trained ({steps} steps); nothing to do."
 FP16_NEEDS_GPU = "Mixed precision {kind} needs a GPU here; use --mixed-precision no on a CPU."
-LOG_COLUMNS = ("step", "lr", "loss", *TERM_NAMES)
 
 
 @dataclass(frozen=True)
@@ -92,49 +90,6 @@ def resolve_precision(config: TrainingConfig) -> str:
     return config.mixed_precision
 
 
-def add_lora(unet: torch.nn.Module, config: TrainingConfig) -> list[torch.nn.Parameter]:
-    """Freeze the UNet, add a LoRA adapter to the target projections; returns its params."""
-    unet.requires_grad_(False)
-    unet.add_adapter(
-        LoraConfig(
-            r=config.lora_rank,
-            lora_alpha=config.lora_alpha or config.lora_rank,
-            init_lora_weights="gaussian",
-            target_modules=list(config.lora_targets),
-        )
-    )
-    return [p for p in unet.parameters() if p.requires_grad]
-
-
-def lora_layers(unet: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """The adapter's weights in the naming stock diffusers loads."""
-    return convert_state_dict_to_diffusers(get_peft_model_state_dict(unet))
-
-
-def save_adapter(unet: torch.nn.Module, folder: Path) -> None:
-    """Write the LoRA weights (plus their config) where `load_lora_weights(folder)` reads."""
-    StableDiffusionPipeline.save_lora_weights(
-        folder,
-        unet_lora_layers=lora_layers(unet),
-        unet_lora_adapter_metadata=unet.peft_config["default"].to_dict(),
-        safe_serialization=True,
-    )
-
-
-def load_adapter_into(unet: torch.nn.Module, folder: Path) -> None:
-    """Put the LoRA weights saved in `folder` into a UNet that has the same adapter."""
-    state, _ = StableDiffusionPipeline.lora_state_dict(folder)
-    unet_state = {k.removeprefix("unet."): v for k, v in state.items() if k.startswith("unet.")}
-    incompatible = set_peft_model_state_dict(
-        unet, convert_unet_state_dict_to_peft(unet_state), adapter_name="default"
-    )
-    unexpected = getattr(incompatible, "unexpected_keys", None)
-    if unexpected:
-        raise ValueError(
-            f"The checkpoint in {folder} has weights this adapter lacks: {unexpected[:3]}"
-        )
-
-
 def build_distances(config: TrainingConfig, options: dict | None = None):
     """The feature networks, built once per run: D for L_C and the one for L_P."""
     options = options or {}
@@ -153,55 +108,6 @@ def build_distances(config: TrainingConfig, options: dict | None = None):
                 config.perceptual_distance, **options.get("perceptual", {})
             )
     return feature, perceptual
-
-
-def _run_record(config: TrainingConfig, base_model: str, data_hash: str) -> dict:
-    record = {
-        "config": config_to_dict(config),
-        "base_model": base_model,
-        "data_set_hash": data_hash,
-    }
-    return json.loads(json.dumps(record))  # as it reads back from disk (lists, not tuples)
-
-
-def _check_same_run(folder: Path, record: dict) -> None:
-    previous = json.loads((folder / RUN_FILE).read_text())
-    for key, what in (
-        ("config", "settings"),
-        ("base_model", "base model"),
-        ("data_set_hash", "data"),
-    ):
-        if previous.get(key) != record[key]:
-            raise ValueError(DIFFERENT_RUN.format(folder=folder, what=what))
-
-
-def latest_checkpoint(folder: Path) -> Path | None:
-    """The newest complete checkpoint of a run, if any."""
-    found = sorted((folder / CHECKPOINTS).glob("step-[0-9]*[0-9]"))
-    complete = [path for path in found if (path / "training_state.json").is_file()]
-    return complete[-1] if complete else None
-
-
-class LossLog:
-    """loss_log.csv, one row per optimizer step; a resumed run drops rows after its step."""
-
-    def __init__(self, path: Path, *, resume_step: int, enabled: bool):
-        self.path, self.enabled = path, enabled
-        if not enabled:
-            return
-        kept = []
-        if resume_step and path.is_file():
-            with path.open(newline="") as handle:
-                kept = [row for row in csv.DictReader(handle) if int(row["step"]) <= resume_step]
-        with path.open("w", newline="") as handle:
-            writer = csv.DictWriter(handle, LOG_COLUMNS)
-            writer.writeheader()
-            writer.writerows(kept)
-
-    def append(self, row: dict) -> None:
-        if self.enabled:
-            with self.path.open("a", newline="") as handle:
-                csv.DictWriter(handle, LOG_COLUMNS).writerow(row)
 
 
 class StepTerms:
@@ -226,59 +132,6 @@ def _tensorboard_available() -> bool:
     except ImportError:
         return False
     return True
-
-
-def _prepare_output(output: Path, record: dict, *, resume: bool) -> bool:
-    """Create or check the output folder; True when the adapter is already complete.
-
-    Every process checks; only the main one writes, and the others wait for it.
-    """
-    state = PartialState()
-    done = False
-    if (output / RUN_FILE).is_file():
-        _check_same_run(output, record)
-        done = (output / VARIANT_FILE).is_file() and (output / LORA_WEIGHTS_FILE).is_file()
-    if state.is_main_process and not done:
-        output.mkdir(parents=True, exist_ok=True)
-        if not resume:
-            shutil.rmtree(output / CHECKPOINTS, ignore_errors=True)
-        (output / RUN_FILE).write_text(json.dumps(record, indent=2))
-    state.wait_for_everyone()
-    return done
-
-
-def _register_checkpoint_hooks(accelerator: Accelerator) -> None:
-    # accelerate would save the whole UNet (gigabytes for SD); keep only the adapter.
-    def save_hook(models, weights, folder):
-        if accelerator.is_main_process:
-            for model in models:
-                save_adapter(accelerator.unwrap_model(model), Path(folder))
-        while weights:
-            weights.pop()
-
-    def load_hook(models, folder):
-        while models:
-            load_adapter_into(accelerator.unwrap_model(models.pop()), Path(folder))
-
-    accelerator.register_save_state_pre_hook(save_hook)
-    accelerator.register_load_state_pre_hook(load_hook)
-
-
-def _save_checkpoint(accelerator: Accelerator, output: Path, step: int, kept: int) -> None:
-    folder = output / CHECKPOINTS / f"step-{step:06d}"
-    staging = folder.with_name(folder.name + ".partial")
-    if accelerator.is_main_process:
-        shutil.rmtree(staging, ignore_errors=True)
-    accelerator.wait_for_everyone()
-    accelerator.save_state(str(staging))
-    accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
-        (staging / "training_state.json").write_text(json.dumps({"step": step}))
-        shutil.rmtree(folder, ignore_errors=True)
-        staging.rename(folder)
-        for old in sorted((output / CHECKPOINTS).glob("step-[0-9]*[0-9]"))[:-kept]:
-            shutil.rmtree(old, ignore_errors=True)
-    accelerator.wait_for_everyone()
 
 
 def train(
@@ -306,9 +159,9 @@ def train(
         data_dir, need_generic=config.memorization, need_negatives=config.needs_negatives
     )
     data_hash = data.data_set_hash(data_dir, examples)
-    record = _run_record(config, str(base_model), data_hash)
+    record = run_record(config, str(base_model), data_hash)
     precision = resolve_precision(config)
-    if _prepare_output(output, record, resume=resume):
+    if prepare_output(output, record, resume=resume):
         steps = json.loads((output / VARIANT_FILE).read_text())["steps"]
         return TrainingResult(output=output, steps=steps, resumed_from=steps, already_done=True)
 
@@ -346,7 +199,7 @@ def train(
         num_training_steps=max_steps * accelerator.num_processes,
     )
     unet, optimizer, lr_schedule = accelerator.prepare(unet, optimizer, lr_schedule)
-    _register_checkpoint_hooks(accelerator)
+    register_checkpoint_hooks(accelerator)
 
     start = 0
     checkpoint = latest_checkpoint(output) if resume else None
@@ -388,7 +241,7 @@ def train(
         if on_step is not None:
             on_step(step + 1, row)
         if (step + 1) % config.checkpoint_every == 0 and step + 1 < max_steps:
-            _save_checkpoint(accelerator, output, step + 1, config.checkpoints_kept)
+            save_checkpoint(accelerator, output, step + 1, config.checkpoints_kept)
     bar.close()
     if end == max_steps:
         _finish(accelerator, unet, output, config, record, max_steps)
@@ -475,20 +328,4 @@ def _finish(accelerator, unet, output, config, record, steps) -> None:
     if accelerator.is_main_process:
         (output / VARIANT_FILE).unlink(missing_ok=True)
         save_adapter(accelerator.unwrap_model(unet), output)
-        description = {
-            "variant": config.variant,
-            "base_model": record["base_model"],
-            "loss_weights": config_to_dict(config)["weights"],
-            "steps": steps,
-            "data_set_hash": record["data_set_hash"],
-            "versions": library_versions(),
-            "config": record["config"],
-        }
-        # Written last: its presence means the adapter beside it is complete.
-        (output / VARIANT_FILE).write_text(json.dumps(description, indent=2))
-
-
-def read_variant(folder: Path) -> tuple[dict, TrainingConfig]:
-    """scoft_variant.json of an adapter folder, and the config it was trained with."""
-    description = json.loads((Path(folder) / VARIANT_FILE).read_text())
-    return description, config_from_dict(description["config"])
+        write_variant_file(output, config, record, steps=steps, versions=library_versions())
