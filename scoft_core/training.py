@@ -23,7 +23,6 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import math
-from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -134,6 +133,23 @@ def _tensorboard_available() -> bool:
     return True
 
 
+@dataclass
+class _Run:
+    """Everything one training run's steps read: models, optimizer, data plan, settings."""
+
+    accelerator: Accelerator
+    unet: torch.nn.Module
+    parts: objective.FrozenParts
+    optimizer: torch.optim.Optimizer
+    lr_schedule: object
+    trainable: list[torch.nn.Parameter]
+    config: TrainingConfig
+    plan: data.BatchPlan
+    examples: list[data.Example]
+    data_dir: Path
+    max_steps: int
+
+
 def train(
     data_dir: Path,
     output: Path,
@@ -144,7 +160,6 @@ def train(
     progress: bool = True,
     distance_options: dict | None = None,
     stop_after: int | None = None,
-    on_step: Callable[[int, dict], None] | None = None,
 ) -> TrainingResult:
     """Train `config`'s variant on the data set in `data_dir`; write the adapter to `output`.
 
@@ -158,8 +173,7 @@ def train(
     examples = data.load_data_set(
         data_dir, need_generic=config.memorization, need_negatives=config.needs_negatives
     )
-    data_hash = data.data_set_hash(data_dir, examples)
-    record = run_record(config, str(base_model), data_hash)
+    record = run_record(config, str(base_model), data.data_set_hash(data_dir, examples))
     precision = resolve_precision(config)
     if prepare_output(output, record, resume=resume):
         steps = json.loads((output / VARIANT_FILE).read_text())["steps"]
@@ -171,7 +185,45 @@ def train(
         project_dir=str(output),
         log_with="tensorboard" if use_tensorboard else None,
     )
-    set_seed(config.seed)
+    run = _set_up(accelerator, config, base_model, examples, data_dir, distance_options)
+    start = 0
+    checkpoint = latest_checkpoint(output) if resume else None
+    if checkpoint is not None:
+        accelerator.load_state(str(checkpoint))
+        start = json.loads((checkpoint / "training_state.json").read_text())["step"]
+    if use_tensorboard:
+        accelerator.init_trackers("logs")
+    log = LossLog(output / LOSS_LOG, resume_step=start, enabled=accelerator.is_main_process)
+    end = run.max_steps if stop_after is None else min(run.max_steps, stop_after)
+    bar = tqdm(
+        total=run.max_steps,
+        initial=start,
+        desc=f"training {config.variant}",
+        disable=not (progress and accelerator.is_local_main_process),
+    )
+    run.unet.train()
+    for step in range(start, end):
+        row = _optimizer_step(run, step)
+        log.append(row)
+        if use_tensorboard:
+            accelerator.log(
+                {k: v for k, v in row.items() if k != "step" and v != ""}, step=step + 1
+            )
+        bar.update(1)
+        bar.set_postfix(loss=f"{row['loss']:.4f}")
+        if (step + 1) % config.checkpoint_every == 0 and step + 1 < run.max_steps:
+            save_checkpoint(accelerator, output, step + 1, config.checkpoints_kept)
+    bar.close()
+    if end == run.max_steps:
+        _finish(accelerator, run.unet, output, config, record, run.max_steps)
+    accelerator.end_training()
+    return TrainingResult(output=output, steps=end, resumed_from=start)
+
+
+def _set_up(accelerator, config, base_model, examples, data_dir, distance_options) -> _Run:
+    """Models with the adapter, optimizer and schedule, prepared by accelerate."""
+    set_seed(config.seed)  # the LoRA initialisation draws from the global generator
+    precision = accelerator.mixed_precision
     weight_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(precision, torch.float32)
     unet, parts = _load_parts(
         base_model, config, accelerator.device, weight_dtype, distance_options
@@ -192,6 +244,7 @@ def train(
         num_processes=accelerator.num_processes,
     )
     max_steps = total_steps(config, plan.batches_per_epoch)
+    # accelerate steps a prepared schedule once per process, hence the factor.
     lr_schedule = get_scheduler(
         config.lr_schedule,
         optimizer=optimizer,
@@ -200,53 +253,10 @@ def train(
     )
     unet, optimizer, lr_schedule = accelerator.prepare(unet, optimizer, lr_schedule)
     register_checkpoint_hooks(accelerator)
-
-    start = 0
-    checkpoint = latest_checkpoint(output) if resume else None
-    if checkpoint is not None:
-        accelerator.load_state(str(checkpoint))
-        start = json.loads((checkpoint / "training_state.json").read_text())["step"]
-    if use_tensorboard:
-        accelerator.init_trackers("logs")
-    log = LossLog(output / LOSS_LOG, resume_step=start, enabled=accelerator.is_main_process)
-    end = max_steps if stop_after is None else min(max_steps, stop_after)
-    bar = tqdm(
-        total=max_steps,
-        initial=start,
-        desc=f"training {config.variant}",
-        disable=not (progress and accelerator.is_local_main_process),
-    )
-    unet.train()
-    for step in range(start, end):
-        row = _optimizer_step(
-            accelerator,
-            unet,
-            parts,
-            optimizer,
-            lr_schedule,
-            trainable,
-            config,
-            plan,
-            examples,
-            data_dir,
-            step,
-        )
-        log.append(row)
-        if use_tensorboard:
-            accelerator.log(
-                {k: v for k, v in row.items() if k != "step" and v != ""}, step=step + 1
-            )
-        bar.update(1)
-        bar.set_postfix(loss=f"{row['loss']:.4f}")
-        if on_step is not None:
-            on_step(step + 1, row)
-        if (step + 1) % config.checkpoint_every == 0 and step + 1 < max_steps:
-            save_checkpoint(accelerator, output, step + 1, config.checkpoints_kept)
-    bar.close()
-    if end == max_steps:
-        _finish(accelerator, unet, output, config, record, max_steps)
-    accelerator.end_training()
-    return TrainingResult(output=output, steps=end, resumed_from=start)
+    return _Run(
+        accelerator, unet, parts, optimizer, lr_schedule, trainable, config, plan, examples,
+        data_dir, max_steps,
+    )  # fmt: skip
 
 
 def _load_parts(base_model, config, device, weight_dtype, distance_options):
@@ -277,49 +287,44 @@ def micro_step_generator(config: TrainingConfig, process: int, micro_step: int) 
     return torch.Generator().manual_seed((config.seed * 1_000_003 + micro_step) * 131 + process)
 
 
-def _optimizer_step(
-    accelerator,
-    unet,
-    parts,
-    optimizer,
-    lr_schedule,
-    trainable,
-    config,
-    plan,
-    examples,
-    data_dir,
-    step,
-) -> dict:
+def _micro_batch(run: _Run, micro_step: int) -> data.Batch:
+    config = run.config
+    indices, flips = run.plan.batch(micro_step, random_flip=config.random_flip)
+    return data.collate(
+        run.data_dir,
+        [run.examples[i] for i in indices],
+        flips,
+        resolution=config.resolution,
+        max_negatives=config.max_negatives if config.needs_negatives else 0,
+    )
+
+
+def _optimizer_step(run: _Run, step: int) -> dict:
+    """One optimizer step over `grad_accumulation` micro-steps; returns its loss-log row."""
+    accelerator, config = run.accelerator, run.config
     terms_of_step = StepTerms()
     for micro in range(config.grad_accumulation):
         micro_step = step * config.grad_accumulation + micro
-        indices, flips = plan.batch(micro_step, random_flip=config.random_flip)
-        batch = data.collate(
-            data_dir,
-            [examples[i] for i in indices],
-            flips,
-            resolution=config.resolution,
-            max_negatives=config.max_negatives if config.needs_negatives else 0,
-        )
+        batch = _micro_batch(run, micro_step)
         generator = micro_step_generator(config, accelerator.process_index, micro_step)
         # Processes exchange gradients only on the last micro-step of an optimizer step.
         last = micro == config.grad_accumulation - 1
-        with nullcontext() if last else accelerator.no_sync(unet):
+        with nullcontext() if last else accelerator.no_sync(run.unet):
             with accelerator.autocast():
                 terms = objective.scoft_terms(
-                    unet, parts, batch, config, micro_step=micro_step, generator=generator
+                    run.unet, run.parts, batch, config, micro_step=micro_step, generator=generator
                 )
                 loss = total_loss(terms, config.weights)
             accelerator.backward(loss / config.grad_accumulation)
         terms_of_step.add(terms, loss)
     if config.max_grad_norm > 0:
-        accelerator.clip_grad_norm_(trainable, config.max_grad_norm)
-    optimizer.step()
-    lr_schedule.step()
-    optimizer.zero_grad(set_to_none=True)
+        accelerator.clip_grad_norm_(run.trainable, config.max_grad_norm)
+    run.optimizer.step()
+    run.lr_schedule.step()
+    run.optimizer.zero_grad(set_to_none=True)
     means = terms_of_step.means()
     row = {name: means.get(name, "") for name in LOG_COLUMNS}
-    row.update(step=step + 1, lr=lr_schedule.get_last_lr()[0])
+    row.update(step=step + 1, lr=run.lr_schedule.get_last_lr()[0])
     return row
 
 
