@@ -41,6 +41,7 @@ UNKNOWN_SCHEDULER = "Unknown scheduler {name!r}; choose one of: {choices}."
 SEEDS_DO_NOT_MATCH_PROMPTS = "Got {prompts} prompts but {seeds} seeds; give one seed per prompt."
 BAD_SIZE = "Width and height must be positive multiples of {factor} pixels; got {width}x{height}."
 BAD_STEPS = "The number of sampling steps must be at least 1; got {steps}."
+CONTROL_IMAGES_DO_NOT_MATCH = "Got {prompts} prompts but {images} control images; give one each."
 BAD_BATCH_SIZE = "The batch size must be at least 1; got {batch_size}."
 
 
@@ -92,15 +93,21 @@ def sample(
     settings: SamplerSettings,
     *,
     batch_size: int = 4,
+    control_images: Sequence[Image.Image] | None = None,
 ) -> list[Image.Image]:
     """Draw one image per (prompt, seed) pair, `batch_size` images per pipeline call.
 
     The pipeline's scheduler is swapped for `settings.scheduler` (keeping the model's
     noise schedule) for the duration of the call and restored afterwards.
+    `control_images`, one per prompt, go to a ControlNet pipeline as its `image`.
     """
     prompts, seeds = list(prompts), [int(seed) for seed in seeds]
     if len(prompts) != len(seeds):
         raise ValueError(SEEDS_DO_NOT_MATCH_PROMPTS.format(prompts=len(prompts), seeds=len(seeds)))
+    if control_images is not None and len(control_images) != len(prompts):
+        raise ValueError(
+            CONTROL_IMAGES_DO_NOT_MATCH.format(prompts=len(prompts), images=len(control_images))
+        )
     if batch_size < 1:
         raise ValueError(BAD_BATCH_SIZE.format(batch_size=batch_size))
     check_settings(settings, vae_scale_factor=getattr(pipe, "vae_scale_factor", 8))
@@ -114,7 +121,11 @@ def sample(
                 torch.Generator("cpu").manual_seed(seed)
                 for seed in seeds[start : start + batch_size]
             ]
+            extra = {}
+            if control_images is not None:
+                extra["image"] = list(control_images[start : start + batch_size])
             result = pipe(
+                **extra,
                 prompt=batch_prompts,
                 generator=generators,
                 num_inference_steps=settings.steps,
