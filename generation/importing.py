@@ -135,7 +135,9 @@ def find_manifests(path: Path) -> list[Manifest]:
     """The manifest CSVs at `path`: a CSV file, a country folder, or a folder of them."""
     path = Path(path)
     if path.is_file():
-        return [Manifest(path, path.parent, _country_name(path))]
+        country = _country_name(path)
+        # A published <Country>_files.csv names paths from its folder's parent.
+        return [Manifest(path, path.parent.parent if country else path.parent, country)]
     if not path.is_dir():
         return []
     own = sorted(path.glob("*" + MANIFEST_SUFFIX))

@@ -377,3 +377,9 @@ def test_the_already_registered_message_names_the_existing_record(survey_images)
         path="Nigeria/genericSD/0.png",
         other=f"{image_set} [pretrained]",
     )
+
+
+def test_a_published_csv_given_alone_reads_paths_from_its_folders_parent(survey_images):
+    plan = import_plan(survey_images / "China" / "China_files.csv", study_slug="s")
+    assert plan.image_set_count == 2
+    assert {image.record.country_code for image in plan.images} == {"CN"}
