@@ -4,7 +4,6 @@ Ranks one page by dragging with the mouse and another with the keyboard, at phon
 width, and saves a screenshot of every step under test-artifacts/.
 """
 
-import os
 from pathlib import Path
 
 import pytest
@@ -12,9 +11,6 @@ import pytest
 from survey.models import Page, Participant, Ranking
 from tests.survey.factories import COUNTRIES, make_study
 
-# Playwright's sync API runs an event loop in this thread; the ORM calls below are
-# ordinary synchronous ones made between browser steps.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 playwright_api = pytest.importorskip("playwright.sync_api")
 
 CHROMIUM = "/usr/bin/chromium"
@@ -34,7 +30,11 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
-def browser_page():
+def browser_page(monkeypatch):
+    # Playwright's sync API runs an event loop in this thread; the ORM calls the test
+    # makes between browser steps are ordinary synchronous ones. Set for this test only:
+    # the variable must not leak into other tests' subprocesses.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     if not Path(CHROMIUM).exists():
         pytest.fail("Debian's chromium is missing: run `make test`, which installs it.")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
