@@ -77,9 +77,7 @@ def answer_attention(page):
 def test_a_participant_ranks_by_drag_and_drop_and_by_keyboard_to_the_completion_code(
     live_server, browser_page
 ):
-    make_study(
-        sets_per_country=2, pages=2, countries=COUNTRIES[:1], completion_code="C0DE42"
-    )
+    make_study(sets_per_country=2, pages=2, countries=COUNTRIES[:1], completion_code="C0DE42")
     page = browser_page
     page.goto(live_server.url + "/")
     shot(page, "1-landing")
