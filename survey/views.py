@@ -117,7 +117,8 @@ def study_landing(request, study_id):
             context = {"study": study, "errors": error.messages}
             return render(request, "survey/study_landing.html", context, status=409)
         return _enter(request, participant)
-    context = {"study": study, "recruitment": fields, "preview": preview}
+    errors = [] if study.is_open else [services.ERROR_STUDY_CLOSED]
+    context = {"study": study, "recruitment": fields, "preview": preview, "errors": errors}
     return render(request, "survey/study_landing.html", context)
 
 

@@ -11,6 +11,7 @@ from survey.services import (
     ERROR_PAGE_NOT_YOURS,
     ERROR_RANK_INCOMPLETE,
     ERROR_RANK_NOT_PERMUTATION,
+    ERROR_STUDY_CLOSED,
 )
 from survey.views import ERROR_RECRUIT_LINK
 
@@ -79,6 +80,17 @@ def test_a_damaged_recruitment_link_is_explained(client):
     response = client.get(f"/s/{study.public_id}/?PROLIFIC_PID=%3Cscript%3E")
     assert response.status_code == 400
     assert str(ERROR_RECRUIT_LINK) in response.content.decode()
+
+
+def test_a_closed_study_says_so_on_its_landing_page(client):
+    study = make_study()
+    study.is_open = False
+    study.save()
+    response = client.get(f"/s/{study.public_id}/")
+    assert str(ERROR_STUDY_CLOSED) in response.content.decode()
+    assert "Start</button>" not in response.content.decode()
+    assert client.post(f"/s/{study.public_id}/", {}).status_code == 409
+    assert not Participant.objects.exists()
 
 
 def test_steps_cannot_be_skipped(client):
