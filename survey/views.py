@@ -105,7 +105,9 @@ def study_landing(request, study_id):
         existing = selectors.participant_by_recruit_id(study=study, recruitment=recruitment)
         if existing is not None:
             return _enter(request, existing)
-    elif request.method == "GET" and not preview:
+    elif not preview:
+        # Same browser, no recruit id: back to their own participation (a second
+        # click on Start, or the back button, must not enrol them twice).
         token = request.session.get(session_key(study), "")
         current = selectors.participant_by_token(study=study, token=token)
         if current is not None:

@@ -75,6 +75,14 @@ def test_mturk_ids_are_stored_and_a_preview_cannot_start(client):
     assert (participant.recruit_study_id, participant.recruit_session_id) == ("h1", "as1")
 
 
+def test_starting_twice_in_one_browser_enrols_once(client):
+    study = make_study()
+    client.post(f"/s/{study.public_id}/", {})
+    response = client.post(f"/s/{study.public_id}/", {})
+    assert response["Location"] == f"/s/{study.public_id}/consent/"
+    assert Participant.objects.count() == 1
+
+
 def test_a_damaged_recruitment_link_is_explained(client):
     study = make_study()
     response = client.get(f"/s/{study.public_id}/?PROLIFIC_PID=%3Cscript%3E")
