@@ -5,6 +5,7 @@ import re
 import pytest
 from django.test import Client
 
+from generation.models import ImageSet
 from survey.models import Page, Participant, Ranking
 from survey.services import (
     ERROR_CONSENT_REQUIRED,
@@ -269,3 +270,17 @@ def test_participant_pages_keep_the_referrer_and_are_not_cached(client):
         assert token not in url
         assert token not in answer.content.decode(errors="replace")
         assert token not in answer.get("Location", "")
+
+
+def test_withdrawn_image_sets_end_the_study_early_instead_of_looping(client):
+    study = make_study(sets_per_country=3, pages=3)
+    at_first_page(client, study)
+    html = client.get(f"/s/{study.public_id}/rank/").content.decode()
+    client.post(ACTION.search(html)[1], answers(html))
+    # The researcher withdraws the country's sets nobody has seen yet.
+    shown = Page.objects.values_list("image_set_id", flat=True)
+    ImageSet.objects.filter(study_slug=study.slug, country_code="NG").exclude(pk__in=shown).delete()
+    response = client.get(f"/s/{study.public_id}/rank/")
+    assert response["Location"] == f"/s/{study.public_id}/done/"
+    assert client.get(response["Location"]).status_code == 200
+    assert Participant.objects.get().completed_at is not None
