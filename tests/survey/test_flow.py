@@ -1,6 +1,7 @@
 """The participant's pages through the Django test client: steps, resume, errors, security."""
 
 import re
+from html import unescape
 
 import pytest
 from django.test import Client
@@ -144,6 +145,14 @@ def test_the_participant_can_switch_language(client):
     assert response["Location"] == f"/s/{study.public_id}/rank/"
     assert Participant.objects.get().language == "es"
     assert '<html lang="es">' in client.get(f"/s/{study.public_id}/rank/").content.decode()
+
+
+def test_switching_language_on_the_landing_page_keeps_the_prolific_ids(client):
+    study = make_study()
+    html = client.get(f"/s/{study.public_id}/{PROLIFIC_QUERY}").content.decode()
+    next_url = re.search(r'name="next" value="([^"]+)"', html)[1]
+    response = client.post("/language/", {"language": "ko", "next": unescape(next_url)})
+    assert response["Location"] == f"/s/{study.public_id}/{PROLIFIC_QUERY}"
 
 
 def test_the_language_switch_does_not_redirect_to_other_sites(client):
