@@ -42,6 +42,11 @@
   });
 
   // --- one sortable list per question -----------------------------------------------------
+  var hint = document.createElement("p");
+  hint.id = "sort-hint";
+  hint.className = "visually-hidden";
+  hint.textContent = text.handle;
+  form.appendChild(hint);
   Array.prototype.forEach.call(form.querySelectorAll("fieldset.item"), setUpItem);
 
   function setUpItem(fieldset, index) {
@@ -109,7 +114,7 @@
     row.tabIndex = 0;
     row.setAttribute("data-field", select.id);
     row.setAttribute("data-letter", letter);
-    row.setAttribute("aria-roledescription", text.handle);
+    row.setAttribute("aria-describedby", "sort-hint");
 
     var number = document.createElement("span");
     number.className = "rank-number";
