@@ -17,6 +17,8 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.http import urlencode
 
+from generation.models import ImageSet
+
 from . import export, services
 from .models import (
     AttentionCheck,
@@ -88,16 +90,21 @@ class StudyAdmin(admin.ModelAdmin):
     def links(self, study):
         if study.pk is None:
             return "-"
-        image_sets = reverse("admin:generation_imageset_changelist")
-        return format_html(
+        links = format_html(
             '<a href="{}">progress</a> · <a href="{}">export CSV</a> · '
-            '<a href="{}">export Parquet</a> · <a href="{}?{}">image sets</a>',
+            '<a href="{}">export Parquet</a>',
             reverse("admin:survey_study_progress", args=[study.pk]),
             reverse("admin:survey_study_export", args=[study.pk, "csv"]),
             reverse("admin:survey_study_export", args=[study.pk, "parquet"]),
-            image_sets,
-            urlencode({"study_slug": study.slug}),
         )
+        # Image sets are administered by the generation app, when it registers them.
+        if self.admin_site.is_registered(ImageSet):
+            links += format_html(
+                ' · <a href="{}?{}">image sets</a>',
+                reverse("admin:generation_imageset_changelist"),
+                urlencode({"study_slug": study.slug}),
+            )
+        return links
 
     def get_urls(self):
         own = [
