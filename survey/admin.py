@@ -10,7 +10,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.db import transaction
 from django.db.models import Count
-from django.http import Http404, StreamingHttpResponse
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -35,16 +35,6 @@ from .progress import study_progress
 MESSAGE_EXCLUDED = "Excluded {count} participant(s); their answers are kept and flagged."
 ERROR_REASON_REQUIRED = "Give a reason for the exclusion; it goes into every export row."
 MESSAGE_INCLUDED = "Included {count} participant(s) again."
-
-
-def export_response(*, study: Study, file_format: str) -> StreamingHttpResponse:
-    """The study's export as a streamed download (shared by the admin and the API)."""
-    stream = export.export_stream(study=study, file_format=file_format)
-    response = StreamingHttpResponse(stream, content_type=export.CONTENT_TYPES[file_format])
-    filename = export.export_filename(study=study, file_format=file_format)
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    response["Cache-Control"] = "no-store"
-    return response
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -144,7 +134,7 @@ class StudyAdmin(admin.ModelAdmin):
         study = self._study(request, study_id)
         if file_format not in export.FORMATS:
             raise Http404(export.ERROR_UNKNOWN_FORMAT.format(format=file_format))
-        return export_response(study=study, file_format=file_format)
+        return export.export_response(study=study, file_format=file_format)
 
 
 @admin.register(Country)

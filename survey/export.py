@@ -23,6 +23,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 from django.db.models import Exists, OuterRef
+from django.http import StreamingHttpResponse
 
 from . import selectors
 from .models import AttentionCheck, Study
@@ -235,3 +236,13 @@ def rankings_export_write(
         Path(temporary).unlink(missing_ok=True)
         raise
     return ExportResult(path=out, rows=counted, size=size)
+
+
+def export_response(*, study: Study, file_format: str) -> StreamingHttpResponse:
+    """The study's export as a streamed download (shared by the admin and the API)."""
+    stream = export_stream(study=study, file_format=file_format)
+    response = StreamingHttpResponse(stream, content_type=CONTENT_TYPES[file_format])
+    filename = export_filename(study=study, file_format=file_format)
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["Cache-Control"] = "no-store"
+    return response
