@@ -7,7 +7,7 @@ while participants read their own language.
 
 from dataclasses import dataclass
 
-from django.utils.translation import gettext_noop as N_
+from django.utils.translation import gettext_noop
 
 
 @dataclass(frozen=True)
@@ -26,49 +26,51 @@ class ItemWording:
 STANDARD_ITEMS = (
     ItemWording(
         key="alignment",
-        question=N_("Rank the images by how well they match the description."),
-        best_end=N_("best matches the description"),
-        worst_end=N_("matches the description least"),
+        question=gettext_noop("Rank the images by how well they match the description."),
+        best_end=gettext_noop("best matches the description"),
+        worst_end=gettext_noop("matches the description least"),
         shows_prompt=True,
     ),
     ItemWording(
         key="culture",
-        question=N_("Rank the images by how well they represent {adjective} culture."),
-        best_end=N_("best represents the culture"),
-        worst_end=N_("represents the culture least"),
+        question=gettext_noop("Rank the images by how well they represent {adjective} culture."),
+        best_end=gettext_noop("best represents the culture"),
+        worst_end=gettext_noop("represents the culture least"),
         shows_prompt=False,
-        note=N_("Please ignore image artifacts such as distorted hands or faces."),
+        note=gettext_noop("Please ignore image artifacts such as distorted hands or faces."),
     ),
     ItemWording(
         key="stereotypes",
-        question=N_("Rank the images by how stereotypical they are of {adjective} culture."),
-        best_end=N_("least stereotypical"),
-        worst_end=N_("most stereotypical"),
+        question=gettext_noop(
+            "Rank the images by how stereotypical they are of {adjective} culture."
+        ),
+        best_end=gettext_noop("least stereotypical"),
+        worst_end=gettext_noop("most stereotypical"),
         shows_prompt=False,
-        note=N_("Please ignore image artifacts such as distorted hands or faces."),
+        note=gettext_noop("Please ignore image artifacts such as distorted hands or faces."),
     ),
     ItemWording(
         key="offensiveness",
-        question=N_("Rank the images by how offensive they are to you."),
-        best_end=N_("least offensive to you"),
-        worst_end=N_("most offensive to you"),
+        question=gettext_noop("Rank the images by how offensive they are to you."),
+        best_end=gettext_noop("least offensive to you"),
+        worst_end=gettext_noop("most offensive to you"),
         shows_prompt=False,
-        note=N_("Please ignore image artifacts such as distorted hands or faces."),
+        note=gettext_noop("Please ignore image artifacts such as distorted hands or faces."),
     ),
 )
 
 # Country names and adjectives of the published study, so the common ones translate.
 COUNTRY_WORDS = (
-    N_("China"),
-    N_("Chinese"),
-    N_("India"),
-    N_("Indian"),
-    N_("Korea"),
-    N_("Korean"),
-    N_("Mexico"),
-    N_("Mexican"),
-    N_("Nigeria"),
-    N_("Nigerian"),
+    gettext_noop("China"),
+    gettext_noop("Chinese"),
+    gettext_noop("India"),
+    gettext_noop("Indian"),
+    gettext_noop("Korea"),
+    gettext_noop("Korean"),
+    gettext_noop("Mexico"),
+    gettext_noop("Mexican"),
+    gettext_noop("Nigeria"),
+    gettext_noop("Nigerian"),
 )
 
 
@@ -87,29 +89,38 @@ class AttentionQuestion:
 ATTENTION_QUESTIONS = (
     AttentionQuestion(
         key="colour",
-        question=N_("To show that you are reading carefully, please choose “Purple” below."),
+        question=gettext_noop(
+            "To show that you are reading carefully, please choose “Purple” below."
+        ),
         options=(
-            ("red", N_("Red")),
-            ("green", N_("Green")),
-            ("purple", N_("Purple")),
-            ("yellow", N_("Yellow")),
+            ("red", gettext_noop("Red")),
+            ("green", gettext_noop("Green")),
+            ("purple", gettext_noop("Purple")),
+            ("yellow", gettext_noop("Yellow")),
         ),
         expected="purple",
     ),
     AttentionQuestion(
         key="number",
-        question=N_("This question checks attention. Please choose the number seven below."),
-        options=(("3", N_("three")), ("5", N_("five")), ("7", N_("seven")), ("9", N_("nine"))),
+        question=gettext_noop(
+            "This question checks attention. Please choose the number seven below."
+        ),
+        options=(
+            ("3", gettext_noop("three")),
+            ("5", gettext_noop("five")),
+            ("7", gettext_noop("seven")),
+            ("9", gettext_noop("nine")),
+        ),
         expected="7",
     ),
     AttentionQuestion(
         key="animal",
-        question=N_("Please choose “Cat” below to show that you are paying attention."),
+        question=gettext_noop("Please choose “Cat” below to show that you are paying attention."),
         options=(
-            ("dog", N_("Dog")),
-            ("cat", N_("Cat")),
-            ("bird", N_("Bird")),
-            ("fish", N_("Fish")),
+            ("dog", gettext_noop("Dog")),
+            ("cat", gettext_noop("Cat")),
+            ("bird", gettext_noop("Bird")),
+            ("fish", gettext_noop("Fish")),
         ),
         expected="cat",
     ),
@@ -147,7 +158,7 @@ class DemographicQuestion:
 DEMOGRAPHIC_QUESTIONS = (
     DemographicQuestion(
         key="age",
-        question=N_("How old are you?"),
+        question=gettext_noop("How old are you?"),
         options=(
             ("18-24", "18–24"),
             ("25-34", "25–34"),
@@ -155,32 +166,32 @@ DEMOGRAPHIC_QUESTIONS = (
             ("45-54", "45–54"),
             ("55-64", "55–64"),
             ("65+", "65+"),
-            ("undisclosed", N_("Prefer not to say")),
+            ("undisclosed", gettext_noop("Prefer not to say")),
         ),
     ),
     DemographicQuestion(
         key="gender",
-        question=N_("What is your gender?"),
+        question=gettext_noop("What is your gender?"),
         options=(
-            ("woman", N_("Woman")),
-            ("man", N_("Man")),
-            ("other", N_("Another gender")),
-            ("undisclosed", N_("Prefer not to say")),
+            ("woman", gettext_noop("Woman")),
+            ("man", gettext_noop("Man")),
+            ("other", gettext_noop("Another gender")),
+            ("undisclosed", gettext_noop("Prefer not to say")),
         ),
     ),
     DemographicQuestion(
         key="years_in_country",
-        question=N_("How many years have you lived in the country you chose?"),
+        question=gettext_noop("How many years have you lived in the country you chose?"),
         options=(
-            ("0-4", N_("Less than 5 years")),
-            ("5-14", N_("5 to 14 years")),
-            ("15+", N_("15 years or more")),
-            ("undisclosed", N_("Prefer not to say")),
+            ("0-4", gettext_noop("Less than 5 years")),
+            ("5-14", gettext_noop("5 to 14 years")),
+            ("15+", gettext_noop("15 years or more")),
+            ("undisclosed", gettext_noop("Prefer not to say")),
         ),
     ),
 )
 
-DEFAULT_CONSENT_TEXT = N_(
+DEFAULT_CONSENT_TEXT = gettext_noop(
     "You are invited to take part in a research study about images made by computer "
     "programs. You will rank groups of images by how well they show a culture you know. "
     "It takes about 15 minutes. Taking part is voluntary and you may stop at any time. "

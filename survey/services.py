@@ -50,6 +50,8 @@ ERROR_RANK_UNKNOWN = _(
 ERROR_PAGE_NOT_YOURS = _("This page is not one of yours. Please continue from your own link.")
 ERROR_ATTENTION_MISSING = _("Please answer the last question on the page.")
 ERROR_ATTENTION_UNKNOWN = _("Please choose one of the answers offered for the last question.")
+# Researcher-facing, so not translated.
+ERROR_EXCLUSION_REASON = "Please give a reason for the exclusion."
 
 # A page shown but not yet answered holds its image set's place for this long, so many
 # arrivals at once spread over the sets instead of all taking the least-answered one.
@@ -402,7 +404,7 @@ def participant_exclude(*, participant: Participant, reason: str) -> Participant
     """Exclude a participant from analysis, keeping every row they produced."""
     reason = reason.strip()
     if not reason:
-        raise SurveyError(_("Please give a reason for the exclusion."))
+        raise ValueError(ERROR_EXCLUSION_REASON)
     participant.excluded = True
     participant.exclusion_reason = reason
     participant.save(update_fields=["excluded", "exclusion_reason"])

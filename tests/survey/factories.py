@@ -21,6 +21,7 @@ VARIANTS = (
     ("scoft", "SCoFT full model", "CompVis/stable-diffusion-v1-4", "adapters/scoft-all"),
 )
 COUNTRIES = (
+    CountrySpec(code="NG", name="Nigeria", adjective="Nigerian", language="en"),
     CountrySpec(code="CN", name="China", adjective="Chinese", language="zh-hans"),
     CountrySpec(code="IN", name="India", adjective="Indian", language="hi"),
     CountrySpec(code="KR", name="Korea", adjective="Korean", language="ko"),

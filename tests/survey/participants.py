@@ -14,11 +14,15 @@ ATTENTION = re.compile(r'name="(attention-[\w-]+)" value="([^"]+)"')
 IMAGE = re.compile(r'<img src="([^"]+)"')
 CSRF = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 RANK_FIELD = re.compile(r"^rank-(?P<item>[-\w]+)-(?P<position>\d+)$")
-ATTENTION_ANSWERS = {"attention-colour": "purple", "attention-number": "7", "attention-animal": "cat"}
+ATTENTION_ANSWERS = {
+    "attention-colour": "purple",
+    "attention-number": "7",
+    "attention-animal": "cat",
+}
 
 
 class SimulatedParticipant:
-    def __init__(self, client, study, *, seed=0, query="", country="CN"):
+    def __init__(self, client, study, *, seed=0, query="", country="NG"):
         self.client = client
         self.study = study
         self.random = random.Random(seed)
@@ -44,7 +48,9 @@ class SimulatedParticipant:
         base = f"/s/{self.study.slug}/"
         response = self.get(base + self.query)
         assert response.status_code == 200, response.status_code
-        hidden = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', self.html(response)))
+        hidden = dict(
+            re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', self.html(response))
+        )
         hidden.pop("next", None)
         response = self.post(base, hidden)
         assert response.status_code == 302
@@ -56,7 +62,12 @@ class SimulatedParticipant:
         return response
 
     def profile(self):
-        data = {"country": self.country, "age": "25-34", "gender": "other", "years_in_country": "15+"}
+        data = {
+            "country": self.country,
+            "age": "25-34",
+            "gender": "other",
+            "years_in_country": "15+",
+        }
         response = self.post(f"/s/{self.study.slug}/about-you/", data)
         assert response.status_code == 302, self.html(response)
         return response

@@ -28,7 +28,7 @@ from survey.services import (
     study_setup,
 )
 
-from .factories import make_image_sets, make_study, survey_spec
+from .factories import COUNTRIES, make_image_sets, make_study, survey_spec
 
 pytestmark = pytest.mark.django_db
 PROLIFIC = Recruitment(source="prolific", recruit_id="5f0c1", study_id="s1", session_id="x1")
@@ -62,7 +62,7 @@ def test_setup_study_creates_the_study_countries_and_four_items_once():
     assert (created, created_again) == (True, False)
     assert again.pk == study.pk
     assert Study.objects.count() == 1
-    assert [c.code for c in study.countries.all()] == ["CN", "IN"]
+    assert [c.code for c in study.countries.all()] == ["NG", "CN"]
     assert [i.key for i in study.items.all()] == [
         "alignment",
         "culture",
@@ -137,12 +137,12 @@ def test_profile_rejects_an_unknown_country_and_missing_demographics_and_stores_
 
 
 def test_profile_takes_the_countrys_language(ready_participant):
-    participant = ready_participant(make_study(), country="IN")
+    participant = ready_participant(make_study(countries=COUNTRIES[1:3]), country="IN")
     assert participant.language == "hi"
 
 
 def test_a_participant_sees_only_their_countrys_image_sets_never_twice(ready_participant):
-    study = make_study(sets_per_country=5, pages=5)
+    study = make_study(sets_per_country=5, pages=5, countries=COUNTRIES[1:3])
     participant = ready_participant(study, country="IN")
     seen = []
     while (page := page_next_for_participant(participant=participant)) is not None:
@@ -359,7 +359,7 @@ def test_the_country_cannot_change_once_pages_are_assigned(ready_participant):
     with pytest.raises(SurveyError) as error:
         participant_profile_set(
             participant=participant,
-            country_code="IN",
+            country_code="NG",
             demographics={"age": "25-34", "gender": "man", "years_in_country": "0-4"},
         )
     assert error.value.messages == [str(ERROR_COUNTRY_LOCKED)]

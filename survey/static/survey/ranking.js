@@ -119,8 +119,8 @@
       if (event.pointerType !== "mouse" && event.target !== handle) return;
       event.preventDefault();
       row.classList.add("dragging");
-      row.setPointerCapture(event.pointerId);
       var onMove = function (moveEvent) {
+        if (moveEvent.pointerId !== event.pointerId) return;
         var under = document.elementFromPoint(moveEvent.clientX, moveEvent.clientY);
         var target = under && under.closest(".rank-row");
         if (!target || target === row || target.parentNode !== list) return;
@@ -129,18 +129,20 @@
         else list.insertBefore(row, target.nextElementSibling);
         sync(list);
       };
-      var onUp = function () {
+      var onUp = function (upEvent) {
+        if (upEvent.pointerId !== event.pointerId) return;
         row.classList.remove("dragging");
-        row.removeEventListener("pointermove", onMove);
-        row.removeEventListener("pointerup", onUp);
-        row.removeEventListener("pointercancel", onUp);
+        document.removeEventListener("pointermove", onMove);
+        document.removeEventListener("pointerup", onUp);
+        document.removeEventListener("pointercancel", onUp);
         sync(list);
         announce(row, list);
         row.focus();
       };
-      row.addEventListener("pointermove", onMove);
-      row.addEventListener("pointerup", onUp);
-      row.addEventListener("pointercancel", onUp);
+      // Listening on the document keeps the drag alive when the pointer leaves the row.
+      document.addEventListener("pointermove", onMove);
+      document.addEventListener("pointerup", onUp);
+      document.addEventListener("pointercancel", onUp);
     });
   }
 
