@@ -13,6 +13,7 @@ from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers as drf_serializers
+from rest_framework.authentication import SessionAuthentication, TokenAuthentication
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.permissions import BasePermission
 from rest_framework.renderers import TemplateHTMLRenderer
@@ -65,6 +66,9 @@ class StaffWithPermission(BasePermission):
 class ResearcherApi(APIView):
     """What every researcher API shares: staff, a permission per object, throttling."""
 
+    # Token first, so a request without credentials gets 401 and a WWW-Authenticate
+    # header naming the scheme, as API clients expect; browsers use the session.
+    authentication_classes = [TokenAuthentication, SessionAuthentication]
     permission_classes = [StaffWithPermission]
     throttle_classes = [ResearcherThrottle]
     required_permission = VIEW_STUDY

@@ -36,3 +36,11 @@ def recruit(number: int) -> Recruitment:
 def _wrong(check) -> str:
     """An offered answer that is not the expected one."""
     return next(v for v, _label in ATTENTION_BY_KEY[check.key].options if v != check.expected)
+
+
+def china_and_india(**options):
+    """A study of two countries, CN and IN, whatever the factories' default countries."""
+    from .factories import COUNTRIES, make_study
+
+    countries = [country for country in COUNTRIES if country.code in ("CN", "IN")]
+    return make_study(countries=sorted(countries, key=lambda c: c.code), **options)

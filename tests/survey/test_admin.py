@@ -11,15 +11,14 @@ from survey.admin import ERROR_REASON_REQUIRED, MESSAGE_EXCLUDED
 from survey.models import Participant, Ranking
 from survey.progress import study_progress
 
-from .answered import answer_pages, recruit
-from .factories import make_study
+from .answered import answer_pages, china_and_india, recruit
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def study():
-    return make_study(sets_per_country=3, pages=3, answers=2)
+    return china_and_india(sets_per_country=3, pages=3, answers=2)
 
 
 @pytest.fixture

@@ -14,8 +14,7 @@ from survey.export import COLUMNS, export_stream, rankings_export_write
 from survey.management.commands.export_rankings import ERROR_STUDY_UNKNOWN
 from survey.services import participant_exclude
 
-from .answered import answer_pages, recruit
-from .factories import make_study
+from .answered import answer_pages, china_and_india, recruit
 
 pytestmark = pytest.mark.django_db
 CONTRACT_5 = [
@@ -38,7 +37,7 @@ CONTRACT_5 = [
 
 @pytest.fixture
 def study():
-    return make_study(sets_per_country=4, pages=3, answers=2)
+    return china_and_india(sets_per_country=4, pages=3, answers=2)
 
 
 def read_csv(data: bytes) -> list[dict]:
