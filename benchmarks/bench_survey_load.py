@@ -181,6 +181,7 @@ class Tally:
 
     requests: int = 0
     errors: Counter = field(default_factory=Counter)
+    latency_ms: dict = field(default_factory=dict)  # kind of request -> latencies
     submit_ms: list = field(default_factory=list)
     acknowledged: dict = field(default_factory=dict)  # page id -> item -> position -> rank
     finished: int = 0
@@ -205,8 +206,10 @@ async def participant(client, number: int, tally: Tally, options) -> None:
             tally.errors[f"{kind}: {type(error).__name__}"] += 1
             raise ParticipantError from error
         tally.requests += 1
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        tally.latency_ms.setdefault(kind, []).append(elapsed_ms)
         if kind == "submit":
-            tally.submit_ms.append((time.perf_counter() - started) * 1000)
+            tally.submit_ms.append(elapsed_ms)
         if response.status_code not in (200, 302):
             tally.errors[f"{kind}: HTTP {response.status_code}"] += 1
             raise ParticipantError(kind)
@@ -466,6 +469,9 @@ def run_one(database: str, options, folder: Path) -> dict:
         "errors": sum(tally.errors.values()),
         "error_kinds": dict(tally.errors),
         "trivial_requests_per_s": ceiling,
+        "median_ms_by_kind": {
+            kind: statistics.median(values) for kind, values in tally.latency_ms.items()
+        },
         **figures,
     }
 
@@ -492,6 +498,8 @@ def report(result: dict) -> None:
         f"balance (max - min answers/set) {r['balance']:8d}   (min {r['answers_min_max'][0]}, "
         f"max {r['answers_min_max'][1]})"
     )
+    by_kind = ", ".join(f"{k} {v:.0f}" for k, v in r["median_ms_by_kind"].items())
+    print(f"median latency by request (ms)  {by_kind}")
     print(f"trivial view requests/s         {r['trivial_requests_per_s']:8.1f}   (ceiling)")
     print(
         f"ratio survey / trivial          {r['requests_per_s'] / r['trivial_requests_per_s']:8.2f}"
@@ -521,6 +529,8 @@ def main() -> int:
     parser.add_argument("--json", help="also write the figures to this file")
     options = parser.parse_args()
     options.fetch_images = not options.no_images
+    # Stopped from outside: still stop gunicorn and drop the PostgreSQL database.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if options.prepare:
         prepare(*options.prepare)
         return 0
