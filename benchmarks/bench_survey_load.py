@@ -82,7 +82,7 @@ def prepare(sets_per_country: int, pages: int, answers: int) -> None:
         pages_per_participant=pages,
         answers_per_image_set=answers,
     )
-    study_setup(spec=spec)
+    study, _created = study_setup(spec=spec)
     variants = [
         ModelVariant.objects.create(study_slug=STUDY, key=key, label=key, base_model="tiny")
         for key in VARIANTS
@@ -113,7 +113,8 @@ def prepare(sets_per_country: int, pages: int, answers: int) -> None:
                     save=False,
                 )
                 image.save()
-    print(json.dumps({key: question.expected for key, question in ATTENTION_BY_KEY.items()}))
+    expected = {key: question.expected for key, question in ATTENTION_BY_KEY.items()}
+    print(json.dumps({"study_url": f"/s/{study.public_id}/", "attention": expected}))
 
 
 def check(records_path: str) -> dict:
@@ -196,7 +197,7 @@ async def participant(client, number: int, tally: Tally, options) -> None:
     import random
 
     chooser = random.Random(number)
-    base = f"/s/{STUDY}/"
+    base = options.study_url
 
     async def request(method, url, kind, **kwargs):
         started = time.perf_counter()
@@ -398,7 +399,7 @@ def run_one(database: str, options, folder: Path) -> dict:
             capture_output=True,
             text=True,
         )
-        options.attention = json.loads(prepared.stdout.strip().splitlines()[-1])
+        options.__dict__.update(json.loads(prepared.stdout.strip().splitlines()[-1]))
         port = free_port()
         url = f"http://127.0.0.1:{port}"
         server = subprocess.Popen(
