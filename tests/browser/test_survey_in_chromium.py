@@ -103,7 +103,8 @@ def test_a_participant_ranks_by_drag_and_drop_and_by_keyboard_to_the_completion_
     page.get_by_role("button", name="Continue").click()
 
     # Practice: the selects are replaced by a sortable list; the buttons work.
-    assert page.locator(".rank-selects").first.is_hidden()
+    page.wait_for_selector("fieldset[data-item='practice'] .rank-row")
+    playwright_api.expect(page.locator(".rank-selects").first).to_be_hidden()
     page.get_by_role("button", name="Move image A down").click()
     assert row_letters(page, "practice") == ["B", "A", "C", "D"]
     shot(page, "4-practice")
