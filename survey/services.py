@@ -410,3 +410,11 @@ def participant_exclude(*, participant: Participant, reason: str) -> Participant
     participant.exclusion_reason = reason
     participant.save(update_fields=["excluded", "exclusion_reason"])
     return participant
+
+
+def participant_include(*, participant: Participant) -> Participant:
+    """Undo an exclusion: the participant's answers count in the analysis again."""
+    participant.excluded = False
+    participant.exclusion_reason = ""
+    participant.save(update_fields=["excluded", "exclusion_reason"])
+    return participant
