@@ -33,7 +33,10 @@ def parser() -> argparse.ArgumentParser:
     )
     report.add_argument("--study", help="which study, when the export holds several")
     report.add_argument(
-        "--bootstrap", type=int, default=2000, metavar="N",
+        "--bootstrap",
+        type=int,
+        default=2000,
+        metavar="N",
         help="participant-bootstrap replicates per interval (default 2000)",
     )
     report.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
@@ -41,7 +44,8 @@ def parser() -> argparse.ArgumentParser:
         "--variant-order", help="comma-separated variant keys: order in tables and figures"
     )
     report.add_argument(
-        "--headline", metavar="MODEL:BASELINE",
+        "--headline",
+        metavar="MODEL:BASELINE",
         help="the pair of the headline preference (default: the full model against the "
         "pretrained one when the export uses the survey's keys, else last against first)",
     )

@@ -9,11 +9,15 @@ from matplotlib.figure import Figure
 from analysis import plots
 
 
-def violin_figure(shares: pd.DataFrame, *, scopes: list[str], items: list[str],
-                  labels: list[str], study: str) -> Figure:
+def violin_figure(
+    shares: pd.DataFrame, *, scopes: list[str], items: list[str], labels: list[str], study: str
+) -> Figure:
     """Violins of ranks per variant, as in the paper's figure."""
-    fig, axes = plots.grid(scopes, items, title=f"{study}: ranks per variant "
-                           "(1 = best; white dot = median, black diamond = mean)")
+    fig, axes = plots.grid(
+        scopes,
+        items,
+        title=f"{study}: ranks per variant (1 = best; white dot = median, black diamond = mean)",
+    )
     for r, scope in enumerate(scopes):
         for c, item in enumerate(items):
             panel = shares[(shares["scope"] == scope) & (shares["item"] == item)]
@@ -26,8 +30,9 @@ def violin_figure(shares: pd.DataFrame, *, scopes: list[str], items: list[str],
     return fig
 
 
-def share_figure(shares: pd.DataFrame, *, scopes: list[str], items: list[str],
-                 labels: list[str], study: str) -> Figure:
+def share_figure(
+    shares: pd.DataFrame, *, scopes: list[str], items: list[str], labels: list[str], study: str
+) -> Figure:
     """Stacked bars of the share of pages at each rank."""
     fig, axes = plots.grid(scopes, items, title=f"{study}: share of pages at each rank")
     for r, scope in enumerate(scopes):
@@ -42,12 +47,17 @@ def share_figure(shares: pd.DataFrame, *, scopes: list[str], items: list[str],
     return fig
 
 
-def preference_figure(pairs: pd.DataFrame, *, scopes: list[str], items: list[str],
-                      labels: list[str], study: str) -> Figure:
+def preference_figure(
+    pairs: pd.DataFrame, *, scopes: list[str], items: list[str], labels: list[str], study: str
+) -> Figure:
     """Pairwise preference heatmaps."""
-    fig, axes = plots.grid(scopes, items, panel=(3.6, 3.2),
-                           title=f"{study}: share of pages where the row variant was "
-                           "ranked better than the column variant")
+    fig, axes = plots.grid(
+        scopes,
+        items,
+        panel=(3.6, 3.2),
+        title=f"{study}: share of pages where the row variant was "
+        "ranked better than the column variant",
+    )
     for r, scope in enumerate(scopes):
         for c, item in enumerate(items):
             panel = pairs[(pairs["scope"] == scope) & (pairs["item"] == item)]
@@ -62,27 +72,41 @@ def preference_figure(pairs: pd.DataFrame, *, scopes: list[str], items: list[str
     return fig
 
 
-def critical_difference_figure(cd_ranks: pd.DataFrame, nemenyi: pd.DataFrame,
-                               friedman: pd.DataFrame, *, scopes: list[str],
-                               items: list[str], study: str) -> Figure:
+def critical_difference_figure(
+    cd_ranks: pd.DataFrame,
+    nemenyi: pd.DataFrame,
+    friedman: pd.DataFrame,
+    *,
+    scopes: list[str],
+    items: list[str],
+    study: str,
+) -> Figure:
     """Critical-difference diagrams from the Friedman ranks and Nemenyi p-values."""
-    fig, axes = plots.grid(scopes, items, panel=(3.8, 1.9),
-                           title=f"{study}: average rank over participants (lower = better); "
-                           "a bar joins variants the Nemenyi test does not separate (α = 0.05)")
+    fig, axes = plots.grid(
+        scopes,
+        items,
+        panel=(4.4, 2.2),
+        title=f"{study}: average rank over participants (lower = better); "
+        "a bar joins variants the Nemenyi test does not separate (α = 0.05)",
+    )
     for r, scope in enumerate(scopes):
         for c, item in enumerate(items):
             ax = axes[r, c]
             at = (cd_ranks["scope"] == scope) & (cd_ranks["item"] == item)
             ranks = cd_ranks[at].set_index("label")["average_rank"]
-            n = int(friedman[(friedman["scope"] == scope) & (friedman["item"] == item)]
-                    ["participants"].iloc[0])
+            n = int(
+                friedman[(friedman["scope"] == scope) & (friedman["item"] == item)][
+                    "participants"
+                ].iloc[0]
+            )
             if n < 2 or ranks.isna().any():
                 ax.set_axis_off()
-                ax.text(0.5, 0.5, "fewer than two participants", ha="center",
-                        transform=ax.transAxes)
+                ax.text(
+                    0.5, 0.5, "fewer than two participants", ha="center", transform=ax.transAxes
+                )
                 continue
             pairs = nemenyi[(nemenyi["scope"] == scope) & (nemenyi["item"] == item)]
-            plots.critical_difference(ranks, _square(pairs, cd_ranks[at]), participants=n, ax=ax)
+            plots.critical_difference(ranks, _square(pairs, cd_ranks[at]), ax=ax)
     plots.label_grid(axes, scopes, items)
     return fig
 

@@ -15,18 +15,18 @@ import matplotlib
 
 matplotlib.use("Agg")  # the report renders to files, never to a screen
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import scikit_posthocs  # noqa: E402
-import seaborn as sns  # noqa: E402
-from matplotlib.axes import Axes  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from scipy import stats as scipy_stats  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import scikit_posthocs
+import seaborn as sns
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from scipy import stats as scipy_stats
 
 #: Kernel bandwidth in rank units. Fixed rather than Scott's rule, whose bandwidth
 #: shrinks with the number of pages until a large study draws spikes at each rank.
-VIOLIN_BANDWIDTH = 0.3
+VIOLIN_BANDWIDTH = 0.35
 PANEL_SIZE = (3.4, 2.6)  # inches per panel
 plt.rcParams.update({"font.size": 10, "axes.titlesize": 10, "axes.labelsize": 9})
 
@@ -82,10 +82,26 @@ def rank_violins(
             body.set_edgecolor("black")
             body.set_linewidth(0.6)
             body.set_alpha(0.85)
-        ax.scatter(positions, [s["median"] for s in stats], marker="o", s=22, c="white",
-                   edgecolors="black", linewidths=0.8, zorder=3, label="median")
-        ax.scatter(positions, [s["mean"] for s in stats], marker="D", s=16, c="black",
-                   zorder=4, label="mean")
+        ax.scatter(
+            positions,
+            [s["median"] for s in stats],
+            marker="o",
+            s=22,
+            c="white",
+            edgecolors="black",
+            linewidths=0.8,
+            zorder=3,
+            label="median",
+        )
+        ax.scatter(
+            positions,
+            [s["mean"] for s in stats],
+            marker="D",
+            s=16,
+            c="black",
+            zorder=4,
+            label="mean",
+        )
     ax.set_xticks(range(len(order)), order, rotation=20, ha="right")
     ax.set_yticks(ranks)
     ax.set_ylim(k + 0.5, 0.5)  # rank 1 (best) on top
@@ -112,8 +128,15 @@ def rank_share_bars(
     left = np.zeros(len(order))
     for j, r in enumerate(table.columns):
         values = table[r].to_numpy()
-        ax.barh(range(len(order)), values, left=left, color=colours[j], edgecolor="white",
-                linewidth=0.5, label=f"rank {r}" + (" (best)" if j == 0 else ""))
+        ax.barh(
+            range(len(order)),
+            values,
+            left=left,
+            color=colours[j],
+            edgecolor="white",
+            linewidth=0.5,
+            label=f"rank {r}" + (" (best)" if j == 0 else ""),
+        )
         left += values
     ax.set_yticks(range(len(order)), order)
     ax.invert_yaxis()
@@ -147,8 +170,15 @@ def preference_heatmap(
         if np.isnan(value):
             continue
         dark = abs(value - 0.5) > 0.3  # strong colours at both ends need white text
-        ax.text(c, r, f"{value:.0%}", ha="center", va="center", fontsize=8,
-                color="white" if dark else "black")
+        ax.text(
+            c,
+            r,
+            f"{value:.0%}",
+            ha="center",
+            va="center",
+            fontsize=8,
+            color="white" if dark else "black",
+        )
     ax.set_xticks(range(len(order)), order, rotation=30, ha="right")
     ax.set_yticks(range(len(order)), order)
     ax.set_xlabel("ranked worse")
@@ -157,18 +187,17 @@ def preference_heatmap(
 
 
 def critical_difference(
-    average_ranks: pd.Series, p_values: pd.DataFrame, *, participants: int,
-    ax: Axes | None = None,
+    average_ranks: pd.Series, p_values: pd.DataFrame, *, ax: Axes | None = None
 ) -> Axes:
     """Critical-difference diagram: average Friedman rank per variant (lower = better);
-    variants joined by a bar are not told apart by the Nemenyi test (alpha 0.05). The
-    Nemenyi critical difference for this many participants is drawn above the axis."""
+    variants joined by a bar are not told apart by the Nemenyi test (alpha 0.05), whose
+    p-values come as a symmetric DataFrame indexed like average_ranks."""
     ax = ax if ax is not None else plt.gca()
     k = len(average_ranks)
-    q = scipy_stats.studentized_range.ppf(0.95, k, np.inf) / np.sqrt(2)
-    cd = q * np.sqrt(k * (k + 1) / (6 * participants)) if participants else None
     scikit_posthocs.critical_difference_diagram(
-        average_ranks, p_values, ax=ax, cd=cd,
+        average_ranks,
+        p_values,
+        ax=ax,
         color_palette=dict(zip(average_ranks.index, variant_colours(k), strict=True)),
         label_props={"fontsize": 8},
     )
@@ -176,25 +205,32 @@ def critical_difference(
 
 
 def grid(
-    rows: Sequence[str], columns: Sequence[str], *, title: str, panel=PANEL_SIZE,
+    rows: Sequence[str],
+    columns: Sequence[str],
+    *,
+    title: str,
+    panel=PANEL_SIZE,
     sharey: bool = False,
 ) -> tuple[Figure, np.ndarray]:
     """An empty figure of len(rows) x len(columns) panels, with a title."""
     fig, axes = plt.subplots(
-        len(rows), len(columns), figsize=(panel[0] * len(columns), panel[1] * len(rows)),
-        squeeze=False, sharey=sharey, layout="constrained",
+        len(rows),
+        len(columns),
+        figsize=(panel[0] * len(columns), panel[1] * len(rows)),
+        squeeze=False,
+        sharey=sharey,
+        layout="constrained",
     )
     fig.suptitle(title, fontsize=12)
     return fig, axes
 
 
 def label_grid(axes: np.ndarray, rows: Sequence[str], columns: Sequence[str]) -> None:
-    """Items as column titles (top row) and scopes as row labels (left column)."""
-    for j, column in enumerate(columns):
-        axes[0, j].set_title(column, fontweight="bold")
+    """Title each panel with its row (country) and column (item), so no panel can be
+    read as another's even when cropped out of the figure."""
     for i, row in enumerate(rows):
-        axes[i, 0].annotate(row, xy=(-0.42, 0.5), xycoords="axes fraction", rotation=90,
-                            ha="center", va="center", fontweight="bold")
+        for j, column in enumerate(columns):
+            axes[i, j].set_title(f"{row} · {column}", fontweight="bold")
 
 
 def _rank_counts(

@@ -278,9 +278,7 @@ def _left_out(
     """
     n = len(participants)
     excluded = np.bincount(participant_codes, weights=export["excluded"].to_numpy(), minlength=n)
-    failed = np.bincount(
-        participant_codes, weights=~export["attention_ok"].to_numpy(), minlength=n
-    )
+    failed = np.bincount(participant_codes, weights=~export["attention_ok"].to_numpy(), minlength=n)
     codes = np.flatnonzero((excluded > 0) | (failed > 0))
     reasons = []
     if len(codes):
@@ -306,4 +304,7 @@ def _left_out(
 
 def _labels(export: pd.DataFrame) -> dict[str, str]:
     pairs = export[["variant", "variant_label"]].drop_duplicates("variant")
-    return {str(v): str(label) for v, label in zip(pairs["variant"], pairs["variant_label"], strict=True)}
+    return {
+        str(v): str(label)
+        for v, label in zip(pairs["variant"], pairs["variant_label"], strict=True)
+    }

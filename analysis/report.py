@@ -39,7 +39,9 @@ OUT_NOT_A_REPORT = (
     "empty folder."
 )
 OUT_IS_A_FILE = "The output path {path} is a file; choose a folder."
-UNKNOWN_HEADLINE = "The headline pair {pair!r} must be MODEL:BASELINE with two variants of {variants}."
+UNKNOWN_HEADLINE = (
+    "The headline pair {pair!r} must be MODEL:BASELINE with two variants of {variants}."
+)
 BAD_BOOTSTRAP = "The number of bootstrap replicates must be at least 100, not {n}."
 
 
@@ -198,9 +200,7 @@ def _figures(analysis: Analysis) -> dict[str, plt.Figure]:
     return {
         "violins": figures.violin_figure(t["rank_shares"], labels=labels, **common),
         "rank_shares": figures.share_figure(t["rank_shares"], labels=labels, **common),
-        "preference": figures.preference_figure(
-            t["pairwise_preference"], labels=labels, **common
-        ),
+        "preference": figures.preference_figure(t["pairwise_preference"], labels=labels, **common),
         "critical_difference": figures.critical_difference_figure(
             t["cd_ranks"], t["nemenyi"], t["friedman"], **common
         ),
@@ -214,8 +214,7 @@ FIGURE_CAPTIONS = {
     "rank_shares": "Share of pages at each rank.",
     "preference": "Pairwise preference: share of pages where the row variant was ranked "
     "better than the column variant.",
-    "critical_difference": "Critical-difference diagrams (Friedman average ranks, Nemenyi "
-    "test).",
+    "critical_difference": "Critical-difference diagrams (Friedman average ranks, Nemenyi test).",
 }
 
 
@@ -225,14 +224,20 @@ def _document(analysis: Analysis, export: Path) -> list[tuple[str, object]]:
     level = f"{CONFIDENCE:.0%}"
     blocks: list[tuple[str, object]] = [
         ("h1", f"Rankings report: {r.study}"),
-        ("p", f"Export `{export.name}`, {r.rows_read:,} rows read; generated "
-              f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC. Variants: "
-              + ", ".join(f"{r.label(v)} (`{v}`)" for v in r.variants)
-              + ". Rank 1 is the best end for every item."),
-        ("p", f"Intervals are {level} percentile intervals from {o.n_boot:,} bootstrap "
-              f"resamples of participants (the participant is the unit, not the page), "
-              f"resampled within each country; seed {o.seed}. Tests use each participant's "
-              "mean rank of each variant as one block."),
+        (
+            "p",
+            f"Export `{export.name}`, {r.rows_read:,} rows read; generated "
+            f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC. Variants: "
+            + ", ".join(f"{r.label(v)} (`{v}`)" for v in r.variants)
+            + ". Rank 1 is the best end for every item.",
+        ),
+        (
+            "p",
+            f"Intervals are {level} percentile intervals from {o.n_boot:,} bootstrap "
+            f"resamples of participants (the participant is the unit, not the page), "
+            f"resampled within each country; seed {o.seed}. Tests use each participant's "
+            "mean rank of each variant as one block.",
+        ),
         ("h2", "Who is counted"),
         ("p", _left_out_sentence(r, o.keep_excluded)),
         ("table", t["participants"]),
@@ -240,55 +245,85 @@ def _document(analysis: Analysis, export: Path) -> list[tuple[str, object]]:
     if len(t["left_out"]):
         reasons = t["left_out"].groupby(["country", "reason"]).size().rename("participants")
         blocks.append(("table", reasons.reset_index()))
-    blocks += [("h2", "Headline"), ("p", _headline_sentence(analysis)),
-               ("table", _headline_table(analysis))]
+    blocks += [
+        ("h2", "Headline"),
+        ("p", _headline_sentence(analysis)),
+        ("table", _headline_table(analysis)),
+    ]
     blocks += [("h2", "Figures")] + [("figure", name) for name in FIGURE_CAPTIONS]
-    pooled = {name: table[table["scope"] == POOLED] if "scope" in table else table
-              for name, table in t.items()}
+    pooled = {
+        name: table[table["scope"] == POOLED] if "scope" in table else table
+        for name, table in t.items()
+    }
     blocks += [
         ("h2", "Rank statistics, all countries"),
-        ("p", f"Mean rank with its {level} interval, median, standard error over pages "
-              "(as published; it ignores that one participant ranks many pages), and the "
-              "share of pages ranked first. Per country: `tables/rank_summary.csv`."),
+        (
+            "p",
+            f"Mean rank with its {level} interval, median, standard error over pages "
+            "(as published; it ignores that one participant ranks many pages), and the "
+            "share of pages ranked first. Per country: `tables/rank_summary.csv`.",
+        ),
         ("table", pooled["rank_summary"].drop(columns=["scope", "variant"])),
         ("h2", "Friedman test and Kendall's W"),
-        ("p", "Blocks are participants (their mean rank of each variant); Kendall's W "
-              "is the participants' concordance on the order of the variants (0 none, 1 "
-              "complete)."),
+        (
+            "p",
+            "Blocks are participants (their mean rank of each variant); Kendall's W "
+            "is the participants' concordance on the order of the variants (0 none, 1 "
+            "complete).",
+        ),
         ("table", t["friedman"]),
         ("h2", "Pairwise Wilcoxon signed-rank tests, Holm-corrected, all countries"),
-        ("p", f"Holm's correction covers one family: {HOLM_FAMILY}. A negative median "
-              "difference means the first variant was ranked better. Per country: "
-              "`tables/wilcoxon.csv`."),
+        (
+            "p",
+            f"Holm's correction covers one family: {HOLM_FAMILY}. A negative median "
+            "difference means the first variant was ranked better. Per country: "
+            "`tables/wilcoxon.csv`.",
+        ),
         ("table", pooled["wilcoxon"].drop(columns=["scope", "family"])),
         ("h2", "Nemenyi post-hoc test, all countries"),
         ("table", pooled["nemenyi"].drop(columns="scope")),
         ("h2", "Rater agreement: Krippendorff's alpha (ordinal)"),
-        ("p", "Raters are participants; a unit is one variant's image in one image set, "
-              "its value the rank given; units rated once are left out."),
+        (
+            "p",
+            "Raters are participants; a unit is one variant's image in one image set, "
+            "its value the rank given; units rated once are left out.",
+        ),
         ("table", t["agreement"]),
         ("h2", "Plackett-Luce worth, all countries"),
-        ("p", "Worths sum to 1: the model's probability that a variant is ranked first "
-              "among all. Per country: `tables/plackett_luce.csv`."),
+        (
+            "p",
+            "Worths sum to 1: the model's probability that a variant is ranked first "
+            "among all. Per country: `tables/plackett_luce.csv`.",
+        ),
         ("table", pooled["plackett_luce"].drop(columns=["scope", "variant"])),
         ("h2", "Files"),
-        ("p", "Every table as CSV in `tables/` (" + ", ".join(f"{n}.csv" for n in t)
-              + "); every figure in `figures/` as "
-              + " and ".join(f.upper() for f in o.figure_formats) + "."),
+        (
+            "p",
+            "Every table as CSV in `tables/` ("
+            + ", ".join(f"{n}.csv" for n in t)
+            + "); every figure in `figures/` as "
+            + " and ".join(f.upper() for f in o.figure_formats)
+            + ".",
+        ),
     ]
     return blocks
 
 
 def _left_out_sentence(r: Rankings, kept: bool) -> str:
     if kept:
-        return ("Excluded participants and failed attention checks are kept, as asked "
-                "(--keep-excluded).")
+        return (
+            "Excluded participants and failed attention checks are kept, as asked "
+            "(--keep-excluded)."
+        )
     if not len(r.left_out):
         return "No participant was excluded or failed an attention check."
     reasons = r.left_out["reason"].str.split(":").str[0].value_counts()
     parts = [f"{n} {reason}" for reason, n in reasons.items()]
-    return (f"{len(r.left_out)} participant(s) are left out: " + "; ".join(parts)
-            + ". Rerun with --keep-excluded to include them.")
+    return (
+        f"{len(r.left_out)} participant(s) are left out: "
+        + "; ".join(parts)
+        + ". Rerun with --keep-excluded to include them."
+    )
 
 
 def _headline_rows(analysis: Analysis) -> pd.DataFrame:
@@ -298,8 +333,7 @@ def _headline_rows(analysis: Analysis) -> pd.DataFrame:
 
 
 def _headline_table(analysis: Analysis) -> pd.DataFrame:
-    return _headline_rows(analysis)[["scope", "item", "pages", "share_better", "ci_low",
-                                     "ci_high"]]
+    return _headline_rows(analysis)[["scope", "item", "pages", "share_better", "ci_low", "ci_high"]]
 
 
 def _headline_sentence(analysis: Analysis) -> str:
@@ -307,11 +341,16 @@ def _headline_sentence(analysis: Analysis) -> str:
     model, baseline = analysis.headline_pair
     rows = _headline_rows(analysis)
     pooled = rows[rows["scope"] == POOLED]
-    parts = [f"{item}: {share:.0%} ({low:.0%}–{high:.0%})" for item, share, low, high in
-             zip(pooled["item"], pooled["share_better"], pooled["ci_low"], pooled["ci_high"],
-                 strict=True)]
-    return (f"Share of pages where {r.label(model)} was ranked better than {r.label(baseline)}, "
-            f"all countries, with {CONFIDENCE:.0%} intervals — " + "; ".join(parts) + ".")
+    parts = [
+        f"{item}: {share:.0%} ({low:.0%}–{high:.0%})"
+        for item, share, low, high in zip(
+            pooled["item"], pooled["share_better"], pooled["ci_low"], pooled["ci_high"], strict=True
+        )
+    ]
+    return (
+        f"Share of pages where {r.label(model)} was ranked better than {r.label(baseline)}, "
+        f"all countries, with {CONFIDENCE:.0%} intervals — " + "; ".join(parts) + "."
+    )
 
 
 def _display(table: pd.DataFrame) -> pd.DataFrame:
@@ -359,7 +398,7 @@ def _html(blocks: list[tuple[str, object]], embedded: dict[str, str], analysis: 
             )
     title = html.escape(f"Rankings report: {analysis.rankings.study}")
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{title}</title><style>{_CSS}</style></head><body>\n"
         + "\n".join(body)
         + "\n</body></html>\n"

@@ -34,11 +34,18 @@ HOLM_FAMILY = "all pairs of variants within one country (or all countries) and o
 def friedman(mean_ranks: np.ndarray) -> dict[str, float]:
     """Friedman test on a (participants, variants) array of mean ranks.
 
-    Returns participants, q (chi-square statistic), dof, p and kendall_w; NaN
-    statistics when fewer than two participants.
+    Returns participants, q (chi-square statistic), dof, p, kendall_w and nemenyi_cd
+    (the critical difference of average ranks); NaN statistics below two participants.
     """
     n, k = mean_ranks.shape
-    result = {"participants": n, "q": np.nan, "dof": k - 1, "p": np.nan, "kendall_w": np.nan}
+    result = {
+        "participants": n,
+        "q": np.nan,
+        "dof": k - 1,
+        "p": np.nan,
+        "kendall_w": np.nan,
+        "nemenyi_cd": nemenyi_critical_difference(k, n),
+    }
     if n < 2:
         return result
     long = pd.DataFrame(
@@ -110,6 +117,15 @@ def nemenyi(mean_ranks: np.ndarray) -> np.ndarray:
     if n < 2:
         return np.full((k, k), np.nan)
     return scikit_posthocs.posthoc_nemenyi_friedman(mean_ranks).to_numpy()
+
+
+def nemenyi_critical_difference(k: int, participants: int) -> float:
+    """Nemenyi's critical difference (alpha 0.05): two variants whose average Friedman
+    ranks differ by more than this differ significantly (Demsar 2006)."""
+    if participants < 1:
+        return np.nan
+    q = scipy_stats.studentized_range.ppf(1 - SIGNIFICANCE, k, np.inf) / np.sqrt(2)
+    return float(q * np.sqrt(k * (k + 1) / (6 * participants)))
 
 
 def average_friedman_ranks(mean_ranks: np.ndarray) -> np.ndarray:
@@ -194,9 +210,7 @@ def hypothesis_tables(rankings: Rankings, scopes: list[Tallies]) -> dict[str, pd
                         **key,
                         "variant": variants,
                         "label": [rankings.label(v) for v in variants],
-                        "average_rank": average_friedman_ranks(blocks)
-                        if len(blocks)
-                        else np.nan,
+                        "average_rank": average_friedman_ranks(blocks) if len(blocks) else np.nan,
                     }
                 )
             )

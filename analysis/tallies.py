@@ -61,7 +61,7 @@ def tally_scopes(rankings: Rankings, *, n_boot: int, seed: int) -> list[Tallies]
     scopes, pooled_boot = [], None
     for c, country in enumerate(rankings.countries):
         members = np.flatnonzero(rankings.participant_country == c)
-        members = members[per_participant[members, : n_items].sum(axis=1) > 0]
+        members = members[per_participant[members, :n_items].sum(axis=1) > 0]
         if len(members) == 0:
             continue  # everyone left out; the report lists them
         boot = _bootstrap_sums(per_participant[members], n_boot, rng)
