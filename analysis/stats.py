@@ -4,7 +4,8 @@ The tests take the participant as the unit: each participant is one block holdin
 their mean rank of every variant over their pages (for one item), so a participant
 who ranked many pages does not count as many independent people.
 
-- Friedman test and Kendall's W (pingouin.friedman), blocks = participants;
+- Friedman test (scipy.stats.friedmanchisquare; pingouin.friedman for two variants)
+  and Kendall's W, blocks = participants;
 - pairwise Wilcoxon signed-rank tests (scipy.stats.wilcoxon) with Holm's correction
   (pingouin.multicomp). The family corrected together is the k(k-1)/2 pairs of one
   country (or the pooled group) and one survey item;
@@ -48,6 +49,13 @@ def friedman(mean_ranks: np.ndarray) -> dict[str, float]:
     }
     if n < 2:
         return result
+    if k >= 3:
+        test = scipy_stats.friedmanchisquare(*mean_ranks.T)
+        q, p = float(test.statistic), float(test.pvalue)
+        # Kendall's W from Q (tie-corrected as Q is): W = Q / (n (k - 1)).
+        result.update(q=q, p=p, kendall_w=q / (n * (k - 1)))
+        return result
+    # scipy needs three variants; pingouin's Friedman also covers two.
     long = pd.DataFrame(
         {
             "participant": np.repeat(np.arange(n), k),
