@@ -130,7 +130,7 @@ def nemenyi(mean_ranks: np.ndarray) -> np.ndarray:
 def nemenyi_critical_difference(k: int, participants: int) -> float:
     """Nemenyi's critical difference (alpha 0.05): two variants whose average Friedman
     ranks differ by more than this differ significantly (Demsar 2006)."""
-    if participants < 1:
+    if participants < 2:
         return np.nan
     q = scipy_stats.studentized_range.ppf(1 - SIGNIFICANCE, k, np.inf) / np.sqrt(2)
     return float(q * np.sqrt(k * (k + 1) / (6 * participants)))
