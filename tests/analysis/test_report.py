@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from analysis import document
 from analysis import report as report_module
 from analysis.__main__ import main
 from analysis.io import ExportError
@@ -164,7 +165,7 @@ def test_a_failure_while_writing_leaves_neither_a_partial_report_nor_a_temporary
     def broken(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(report_module, "_markdown", broken)
+    monkeypatch.setattr(document, "to_markdown", broken)
     with pytest.raises(RuntimeError):
         build_report(export_csv, tmp_path / "report", FAST)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["export.csv"]
