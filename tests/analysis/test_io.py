@@ -79,7 +79,11 @@ def test_a_rank_that_is_not_a_whole_number_is_refused(small_export, tmp_path):
     broken.loc[5, "rank"] = "first"
     with pytest.raises(ExportError) as caught:
         read_export(write(broken, tmp_path / "e.csv"))
-    assert str(caught.value) == io.RANK_NOT_WHOLE.format(row=6, value="first")
+    assert str(caught.value) == io.RANK_NOT_WHOLE.format(row=6, value="'first'")
+    broken.loc[5, "rank"] = None
+    with pytest.raises(ExportError) as caught:
+        read_export(write(broken, tmp_path / "e.parquet"))
+    assert str(caught.value) == io.RANK_NOT_WHOLE.format(row=6, value="an empty cell")
 
 
 def test_attention_flags_are_read_from_common_spellings(small_export):
@@ -93,7 +97,7 @@ def test_attention_flags_are_read_from_common_spellings(small_export):
     with pytest.raises(ExportError) as caught:
         io.normalise_export(frame)
     assert str(caught.value) == io.FLAG_NOT_BOOLEAN.format(
-        column="attention_ok", row=1, value="maybe"
+        column="attention_ok", row=1, value="'maybe'"
     )
 
 
