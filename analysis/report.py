@@ -10,11 +10,15 @@ earlier report whole.
 from __future__ import annotations
 
 import base64
+import multiprocessing
+import os
 import shutil
 import tempfile
 import uuid
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from itertools import repeat
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -175,20 +179,7 @@ def _write(analysis: Analysis, export: Path, folder: Path) -> None:
     figures_dir.mkdir()
     for name, table in analysis.tables.items():
         table.to_csv(tables_dir / f"{name}.csv", index=False)
-    embedded = {}
-    for name, fig in _figures(analysis).items():
-        png = figures_dir / f"{name}.png"
-        # Fast zlib level: the default spends a second per figure shrinking it by a third.
-        fig.savefig(png, dpi=FIGURE_DPI, pil_kwargs={"compress_level": 1})
-        # The first save laid the panels out; keep that layout for the other formats
-        # rather than solving it again (the layout costs as much as the drawing).
-        fig.set_layout_engine("none")
-        for fmt in analysis.options.figure_formats:
-            if fmt != "png":
-                fig.savefig(figures_dir / f"{name}.{fmt}", dpi=FIGURE_DPI)
-        # The HTML page embeds the same PNG, so it stands alone without the folder.
-        embedded[name] = base64.b64encode(png.read_bytes()).decode("ascii")
-        plt.close(fig)
+    embedded = _render_figures(analysis, figures_dir)
     # Only the figures drawn appear (all of them, unless a caller leaves some out).
     blocks = document.document_blocks(analysis, export)
     blocks = [b for b in blocks if b[0] != "figure" or b[1] in embedded]
@@ -197,16 +188,76 @@ def _write(analysis: Analysis, export: Path, folder: Path) -> None:
     (folder / MARKER).write_text(document.to_markdown(blocks), encoding="utf-8")
 
 
-def _figures(analysis: Analysis) -> dict[str, plt.Figure]:
+def _render_figures(analysis: Analysis, folder: Path) -> dict[str, str]:
+    """Draw and save every figure; return each one's PNG as base64 for the HTML page.
+
+    Figures are independent and drawing them is most of a report's time, so they are
+    drawn in parallel processes, one per CPU (forked: the small tables they need are
+    passed along, nothing is imported again).
+    """
+    jobs = _figure_jobs(analysis)
+    formats = tuple(analysis.options.figure_formats)
+    workers = min(len(jobs), os.cpu_count() or 1)
+    plt.close("all")
+    if workers > 1 and "fork" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            list(pool.map(_draw, jobs, repeat(folder), repeat(formats)))
+    else:
+        for job in jobs:
+            _draw(job, folder, formats)
+    # The HTML page embeds the same PNG, so it stands alone without the folder.
+    return {
+        name: base64.b64encode((folder / f"{name}.png").read_bytes()).decode("ascii")
+        for name, _, _ in jobs
+    }
+
+
+def _figure_jobs(analysis: Analysis) -> list[tuple[str, Callable, dict]]:
+    """(name, figure function, its arguments) for each figure of the report."""
     r, t = analysis.rankings, analysis.tables
     scopes = [s for s in [*r.countries, POOLED] if s in set(t["rank_summary"]["scope"])]
     labels = [r.label(v) for v in r.variants]
     common = {"scopes": scopes, "items": r.items, "study": r.study}
-    return {
-        "violins": figures.violin_figure(t["rank_shares"], labels=labels, **common),
-        "rank_shares": figures.share_figure(t["rank_shares"], labels=labels, **common),
-        "preference": figures.preference_figure(t["pairwise_preference"], labels=labels, **common),
-        "critical_difference": figures.critical_difference_figure(
-            t["cd_ranks"], t["nemenyi"], t["friedman"], **common
+    return [
+        (
+            "violins",
+            figures.violin_figure,
+            {"shares": t["rank_shares"], "labels": labels, **common},
         ),
-    }
+        (
+            "rank_shares",
+            figures.share_figure,
+            {"shares": t["rank_shares"], "labels": labels, **common},
+        ),
+        (
+            "preference",
+            figures.preference_figure,
+            {"pairs": t["pairwise_preference"], "labels": labels, **common},
+        ),
+        (
+            "critical_difference",
+            figures.critical_difference_figure,
+            {
+                "cd_ranks": t["cd_ranks"],
+                "nemenyi": t["nemenyi"],
+                "friedman": t["friedman"],
+                **common,
+            },
+        ),
+    ]
+
+
+def _draw(job: tuple[str, Callable, dict], folder: Path, formats: tuple[str, ...]) -> None:
+    """Build one figure and save it as PNG and the other formats."""
+    name, make, arguments = job
+    fig = make(**arguments)
+    # Fast zlib level: the default spends a second per figure shrinking it by a third.
+    fig.savefig(folder / f"{name}.png", dpi=FIGURE_DPI, pil_kwargs={"compress_level": 1})
+    # The first save laid the panels out; keep that layout for the other formats
+    # rather than solving it again (the layout costs as much as the drawing).
+    fig.set_layout_engine("none")
+    for fmt in formats:
+        if fmt != "png":
+            fig.savefig(folder / f"{name}.{fmt}", dpi=FIGURE_DPI)
+    plt.close(fig)

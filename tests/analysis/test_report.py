@@ -74,7 +74,7 @@ def built(tmp_path_factory):
 @pytest.fixture
 def no_figures(monkeypatch):
     """Tests of writing and refusing do not need the figures drawn."""
-    monkeypatch.setattr(report_module, "_figures", lambda analysis: {})
+    monkeypatch.setattr(report_module, "_figure_jobs", lambda analysis: [])
 
 
 def test_the_report_holds_markdown_html_every_figure_and_every_table(built):
