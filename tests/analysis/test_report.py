@@ -215,3 +215,16 @@ def test_the_headline_pair_can_be_chosen_and_must_name_two_variants(
     assert "SCoFT+MP was ranked better than SCoFT+M" in (out / "report.md").read_text()
     with pytest.raises(ExportError, match="MODEL:BASELINE"):
         build_report(export_csv, tmp_path / "s", ReportOptions(n_boot=200, headline="positive"))
+
+
+def test_an_output_folder_that_cannot_be_written_is_one_line_too(
+    export_csv, tmp_path, capsys, monkeypatch, no_figures
+):
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(tmp_path))
+
+    monkeypatch.setattr(report_module.tempfile, "mkdtemp", refuse)
+    status = main(["report", str(export_csv), "--out", str(tmp_path / "out"), "--bootstrap", "100"])
+    err = capsys.readouterr().err
+    assert status == 1
+    assert err == f"error: the report could not be written: Permission denied ({tmp_path}).\n"
