@@ -123,8 +123,8 @@ def document_blocks(analysis: Analysis, export: Path) -> list[tuple[str, object]
 def _left_out_sentence(r: Rankings, kept: bool) -> str:
     if kept:
         return (
-            "Excluded participants and failed attention checks are kept, as asked "
-            "(--keep-excluded)."
+            f"{len(r.flagged_kept)} participant(s) excluded by a researcher or failing an "
+            "attention check are kept, as asked (--keep-excluded)."
         )
     if not len(r.left_out):
         return "No participant was excluded or failed an attention check."

@@ -129,7 +129,10 @@ def test_keeping_excluded_participants_is_a_switch(export_csv, tmp_path, no_figu
     out = build_report(export_csv, tmp_path / "kept", options)
     participants = pd.read_csv(out / "tables" / "participants.csv").set_index("country")
     assert participants.loc[POOLED, "participants"] == 12
-    assert "are kept, as asked" in (out / "report.md").read_text()
+    assert (
+        "1 participant(s) excluded by a researcher or failing an attention check are kept"
+        in (out / "report.md").read_text()
+    )
 
 
 def test_the_headline_is_the_full_model_against_the_pretrained_one(built):
