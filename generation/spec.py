@@ -1,0 +1,479 @@
+"""The study spec (TOML): read it and check all of it before any work starts.
+
+One file describes a study (ARCHITECTURE.md contract 3): the study's slug and title, the
+survey settings (read by the survey app), the sampler, the seeds, the model variants and
+the countries with their prompts. `load_spec` returns a frozen `StudySpec` or raises
+`SpecError` listing every problem found, so a researcher fixes the file in one pass.
+
+No torch and no Django here: the survey app imports this module too.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+TINY_MODEL = "tiny"  # same id as scoft_core.models.TINY_MODEL; repeated to keep torch out
+LANGUAGES = ("en", "zh-hans", "hi", "ko", "es")
+MAX_SEED = 2**63 - 1
+# The file stock diffusers `load_lora_weights(folder)` reads (ARCHITECTURE.md contract 2).
+LORA_WEIGHTS_FILE = "pytorch_lora_weights.safetensors"  # ImageSet.seed is a signed 64-bit column
+
+# --- error messages (tests assert on these) -----------------------------------------------
+SPEC_NOT_FOUND = "The study spec {path} does not exist."
+SPEC_UNREADABLE = "The study spec {path} cannot be read: {reason}."
+SPEC_HAS_PROBLEMS = "The study spec {path} has {count} problem(s); nothing was done:"
+NOT_TOML = "it is not valid TOML: {reason}"
+UNKNOWN_KEY = "{where}: unknown key '{key}' (allowed: {allowed})"
+MISSING_KEY = "{where}: '{key}' is missing"
+WRONG_TYPE = "{where}: '{key}' must be {expected}"
+NOT_A_TABLE = "{where} must be a table"
+NOT_A_SLUG = (
+    "{where}: '{key}' must be a slug (letters, digits, '-' or '_', at most {max_length} "
+    "characters), not {value!r}"
+)
+EMPTY_TEXT = "{where}: '{key}' must not be empty"
+BAD_LANGUAGE = "{where}: language {value!r} is not one of " + ", ".join(LANGUAGES)
+NO_VARIANTS = "the spec has no [[variants]]: a study compares at least one model variant"
+NO_COUNTRIES = "the spec has no [[countries]]: there is nothing to generate"
+NO_PROMPTS = "{where}: country {code!r} has no prompts ([[countries.prompts]])"
+NO_SEEDS = "{where}: prompt {prompt_id!r} has no seeds: give [generation] seeds or its own"
+EMPTY_SEEDS = "{where}: 'seeds' must list at least one seed"
+BAD_SEED = "{where}: seed {value!r} must be a whole number from 0 to " + str(MAX_SEED)
+DUPLICATE_SEED = "{where}: seed {value} is listed more than once"
+DUPLICATE_VARIANT_KEY = "variant key {key!r} is used by more than one variant ({places})"
+DUPLICATE_VARIANT_COLUMN = "csv_column {column!r} is used by more than one variant ({places})"
+DUPLICATE_COUNTRY_CODE = "country code {code!r} is used by more than one country ({places})"
+DUPLICATE_PROMPT_ID = "prompt id {prompt_id!r} is used more than once ({places})"
+BAD_NUMBER = "{where}: '{key}' must be {rule}, not {value!r}"
+MODEL_FOLDER_MISSING = "{where}: model folder {path} does not exist"
+ADAPTER_MISSING = "{where}: adapter folder {path} does not exist"
+ADAPTER_NOT_A_FOLDER = "{where}: adapter {path} is not a folder"
+ADAPTER_UNREADABLE = "{where}: adapter folder {path} cannot be read ({reason})"
+ADAPTER_WITHOUT_WEIGHTS = "{where}: adapter folder {path} holds no LoRA weights ({weights_file})"
+
+SLUG = re.compile(r"^[-a-zA-Z0-9_]+$")
+# A hub id is "name" or "owner/name"; anything else that is not a folder is a typo.
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+
+
+class SpecError(ValueError):
+    """The spec cannot be used. `problems` lists every problem, one sentence each."""
+
+    def __init__(self, path: Path | str, problems: list[str]):
+        self.path = Path(path)
+        self.problems = list(problems)
+        header = SPEC_HAS_PROBLEMS.format(path=path, count=len(problems))
+        super().__init__("\n".join([header, *(f"  - {p}" for p in problems)]))
+
+
+# --- the parsed spec ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """One prompt of a country: generated once per seed by every variant."""
+
+    id: str
+    text: str
+    category: str = ""
+    seeds: tuple[int, ...] | None = None  # None: the study's [generation] seeds
+
+
+@dataclass(frozen=True)
+class Country:
+    """A culture of the study, with the prompts its participants rank."""
+
+    code: str
+    name: str
+    adjective: str
+    language: str
+    prompts: tuple[Prompt, ...]
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A model of the study: a base model, optionally with a SCoFT adapter folder."""
+
+    key: str
+    label: str
+    model: str  # TINY_MODEL, a hub id, or an absolute folder path
+    adapter: Path | None  # absolute; relative paths in the file are resolved for you
+    position: int  # order in the spec = display order for researchers
+    csv_column: str = ""  # import_batch manifest column holding this variant's images
+
+
+@dataclass(frozen=True)
+class SamplerOverrides:
+    """Sampler settings the spec gives; None means "use the default for the model"."""
+
+    scheduler: str | None = None
+    steps: int | None = None
+    guidance: float | None = None
+    width: int | None = None
+    height: int | None = None
+
+    def given(self) -> dict[str, Any]:
+        """Only the settings the spec names, for dataclasses.replace on the defaults."""
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    """A validated study spec. Build it with `load_spec` or `parse_spec`."""
+
+    path: Path
+    slug: str
+    title: str
+    variants: tuple[Variant, ...]
+    countries: tuple[Country, ...]
+    seeds: tuple[int, ...]
+    batch_size: int
+    sampler: SamplerOverrides
+    survey: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+    def seeds_for(self, prompt: Prompt) -> tuple[int, ...]:
+        """The seeds a prompt is generated with: its own, or the study's."""
+        return prompt.seeds if prompt.seeds is not None else self.seeds
+
+    def prompts(self) -> Iterator[tuple[Country, Prompt]]:
+        """Every prompt with its country, in spec order."""
+        for country in self.countries:
+            for prompt in country.prompts:
+                yield country, prompt
+
+    @property
+    def uses_only_tiny_model(self) -> bool:
+        """True when every variant runs on the project's tiny model (tiny sampler defaults)."""
+        return all(v.model == TINY_MODEL for v in self.variants)
+
+    @property
+    def image_set_count(self) -> int:
+        return sum(len(self.seeds_for(p)) for _, p in self.prompts())
+
+    def variant(self, key: str) -> Variant:
+        return next(v for v in self.variants if v.key == key)
+
+
+# --- reading ------------------------------------------------------------------------------
+
+TOP_KEYS = ("study", "survey", "sampler", "generation", "variants", "countries")
+STUDY_KEYS = ("slug", "title")
+SAMPLER_KEYS = ("scheduler", "steps", "guidance", "width", "height")
+GENERATION_KEYS = ("seeds", "batch_size")
+VARIANT_KEYS = ("key", "label", "model", "adapter", "csv_column")
+COUNTRY_KEYS = ("code", "name", "adjective", "language", "prompts")
+PROMPT_KEYS = ("id", "text", "category", "seeds")
+
+
+def load_spec(path: Path | str) -> StudySpec:
+    """Read and validate a study spec file; raise SpecError listing every problem."""
+    path = Path(path)
+    if not path.is_file():
+        raise SpecError(path, [SPEC_NOT_FOUND.format(path=path)])
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise SpecError(path, [SPEC_UNREADABLE.format(path=path, reason=error)]) from error
+    return parse_spec(text, path=path)
+
+
+def parse_spec(text: str, *, path: Path | str) -> StudySpec:
+    """Validate spec text; relative folders are taken relative to `path`'s folder."""
+    path = Path(path).resolve()
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise SpecError(path, [NOT_TOML.format(reason=error)]) from error
+    reader = _Reader(base=path.parent)
+    spec = reader.read(data, path)
+    if reader.problems:
+        raise SpecError(path, reader.problems)
+    return spec
+
+
+class _Reader:
+    """Walks the TOML data once, collecting problems instead of stopping at the first."""
+
+    def __init__(self, *, base: Path):
+        self.base = base
+        self.problems: list[str] = []
+
+    def problem(self, template: str, **values: Any) -> None:
+        self.problems.append(template.format(**values))
+
+    # generic checks ------------------------------------------------------------------
+    def table(self, data: Any, where: str, allowed: tuple[str, ...]) -> dict:
+        """`data` as a table, reporting keys outside `allowed` (unless it is empty)."""
+        if not isinstance(data, dict):
+            self.problem(NOT_A_TABLE, where=where)
+            return {}
+        if allowed:
+            self.unknown_keys(data, where, allowed)
+        return data
+
+    def unknown_keys(self, data: dict, where: str, allowed: tuple[str, ...]) -> None:
+        for key in data:
+            if key not in allowed:
+                self.problem(UNKNOWN_KEY, where=where, key=key, allowed=", ".join(allowed))
+
+    def text(self, data: dict, key: str, where: str, *, required: bool = True) -> str:
+        if key not in data:
+            if required:
+                self.problem(MISSING_KEY, where=where, key=key)
+            return ""
+        value = data[key]
+        if not isinstance(value, str):
+            self.problem(WRONG_TYPE, where=where, key=key, expected="text")
+            return ""
+        if required and not value.strip():
+            self.problem(EMPTY_TEXT, where=where, key=key)
+        return value.strip()
+
+    def slug(self, data: dict, key: str, where: str, *, max_length: int = 64) -> str:
+        value = self.text(data, key, where)
+        if value and (not SLUG.match(value) or len(value) > max_length):
+            self.problem(NOT_A_SLUG, where=where, key=key, value=value, max_length=max_length)
+        return value
+
+    def integer(self, data: dict, key: str, where: str, *, minimum: int) -> int | None:
+        if key not in data:
+            return None
+        value = data[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            self.problem(
+                BAD_NUMBER,
+                where=where,
+                key=key,
+                value=value,
+                rule=f"a whole number of at least {minimum}",
+            )
+            return None
+        return value
+
+    def seeds(self, value: Any, where: str) -> tuple[int, ...] | None:
+        if not isinstance(value, list):
+            self.problem(WRONG_TYPE, where=where, key="seeds", expected="a list of numbers")
+            return None
+        if not value:
+            self.problem(EMPTY_SEEDS, where=where)
+            return None
+        seen: set[int] = set()
+        good = True
+        for seed in value:
+            if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+                self.problem(BAD_SEED, where=where, value=seed)
+                good = False
+            elif seed in seen:
+                self.problem(DUPLICATE_SEED, where=where, value=seed)
+                good = False
+            else:
+                seen.add(seed)
+        return tuple(value) if good else None
+
+    def array_of_tables(self, data: dict, key: str, where: str) -> list[dict]:
+        value = data.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+            self.problem(
+                WRONG_TYPE, where=where, key=key, expected=f"an array of tables ([[{key}]])"
+            )
+            return []
+        return value
+
+    def duplicates(self, template: str, name: str, items: list[tuple[str, str]]) -> None:
+        """Report each value used in more than one place, naming every place."""
+        places: dict[str, list[str]] = {}
+        for value, place in items:
+            if value:
+                places.setdefault(value, []).append(place)
+        for value, where in places.items():
+            if len(where) > 1:
+                self.problem(template, **{name: value}, places=", ".join(where))
+
+    # sections -------------------------------------------------------------------------
+    def read(self, data: dict, path: Path) -> StudySpec:
+        self.table(data, "the spec", TOP_KEYS)
+        study = self.table(data.get("study", {}), "[study]", STUDY_KEYS)
+        if "study" not in data:
+            self.problem(MISSING_KEY, where="the spec", key="study")
+        slug = self.slug(study, "slug", "[study]") if "study" in data else ""
+        title = self.text(study, "title", "[study]") if "study" in data else ""
+        survey = data.get("survey", {})
+        if not isinstance(survey, dict):
+            self.problem(WRONG_TYPE, where="the spec", key="survey", expected="a table")
+            survey = {}
+        sampler = self.read_sampler(data.get("sampler", {}))
+        generation = self.table(data.get("generation", {}), "[generation]", GENERATION_KEYS)
+        seeds: tuple[int, ...] = ()
+        if "seeds" in generation:
+            seeds = self.seeds(generation["seeds"], "[generation]") or ()
+        batch_size = self.integer(generation, "batch_size", "[generation]", minimum=1) or 4
+        variants = self.read_variants(data)
+        countries = self.read_countries(data, has_study_seeds="seeds" in generation)
+        return StudySpec(
+            path=path,
+            slug=slug,
+            title=title,
+            variants=tuple(variants),
+            countries=tuple(countries),
+            seeds=seeds,
+            batch_size=batch_size,
+            sampler=sampler,
+            survey=MappingProxyType(dict(survey)),
+        )
+
+    def read_sampler(self, data: Any) -> SamplerOverrides:
+        where = "[sampler]"
+        sampler = self.table(data, where, SAMPLER_KEYS)
+        scheduler = self.text(sampler, "scheduler", where, required=False) or None
+        steps = self.integer(sampler, "steps", where, minimum=1)
+        guidance = sampler.get("guidance")
+        if guidance is not None and (
+            isinstance(guidance, bool) or not isinstance(guidance, int | float) or guidance < 0
+        ):
+            self.problem(
+                BAD_NUMBER,
+                where=where,
+                key="guidance",
+                value=guidance,
+                rule="a number of at least 0",
+            )
+            guidance = None
+        sizes = {}
+        for key in ("width", "height"):
+            value = self.integer(sampler, key, where, minimum=8)
+            if value is not None and value % 8:
+                self.problem(
+                    BAD_NUMBER,
+                    where=where,
+                    key=key,
+                    value=value,
+                    rule="a multiple of 8 (the autoencoder downsamples by 8)",
+                )
+                value = None
+            sizes[key] = value
+        return SamplerOverrides(
+            scheduler=scheduler,
+            steps=steps,
+            guidance=float(guidance) if guidance is not None else None,
+            **sizes,
+        )
+
+    def read_variants(self, data: dict) -> list[Variant]:
+        tables = self.array_of_tables(data, "variants", "the spec")
+        if not tables and "variants" not in data:
+            self.problem(NO_VARIANTS)
+        variants = []
+        for position, raw in enumerate(tables):
+            where = f"variants[{position}]"
+            table = self.table(raw, where, ())
+            key = self.slug(table, "key", where)
+            where = f"variant {key!r}" if key else where
+            self.unknown_keys(table, where, VARIANT_KEYS)
+            label = self.text(table, "label", where)
+            model = self.read_model(self.text(table, "model", where), where)
+            adapter = self.read_adapter(self.text(table, "adapter", where, required=False), where)
+            column = self.text(table, "csv_column", where, required=False)
+            variants.append(Variant(key, label, model, adapter, position, column))
+        self.duplicates(
+            DUPLICATE_VARIANT_KEY, "key", [(v.key, f"variants[{v.position}]") for v in variants]
+        )
+        self.duplicates(
+            DUPLICATE_VARIANT_COLUMN,
+            "column",
+            [(v.csv_column, f"variant {v.key!r}") for v in variants],
+        )
+        return variants
+
+    def read_model(self, model: str, where: str) -> str:
+        if not model or model == TINY_MODEL:
+            return model
+        folder = self.resolve(model)
+        if folder.is_dir():
+            return str(folder)
+        if HUB_ID.match(model) and not model.startswith("."):
+            return model  # a hub id; loading reports a missing one
+        self.problem(MODEL_FOLDER_MISSING, where=where, path=folder)
+        return model
+
+    def read_adapter(self, adapter: str, where: str) -> Path | None:
+        if not adapter:
+            return None
+        folder = self.resolve(adapter)
+        if not folder.exists():
+            self.problem(ADAPTER_MISSING, where=where, path=folder)
+        elif not folder.is_dir():
+            self.problem(ADAPTER_NOT_A_FOLDER, where=where, path=folder)
+        else:
+            try:
+                has_weights = LORA_WEIGHTS_FILE in os.listdir(folder)
+                if has_weights:
+                    with open(folder / LORA_WEIGHTS_FILE, "rb") as handle:
+                        handle.read(1)
+            except OSError as error:
+                self.problem(
+                    ADAPTER_UNREADABLE, where=where, path=folder, reason=error.strerror or error
+                )
+            else:
+                if not has_weights:
+                    self.problem(
+                        ADAPTER_WITHOUT_WEIGHTS,
+                        where=where,
+                        path=folder,
+                        weights_file=LORA_WEIGHTS_FILE,
+                    )
+        return folder
+
+    def resolve(self, value: str) -> Path:
+        path = Path(value).expanduser()
+        return path if path.is_absolute() else (self.base / path).resolve()
+
+    def read_countries(self, data: dict, *, has_study_seeds: bool) -> list[Country]:
+        tables = self.array_of_tables(data, "countries", "the spec")
+        if not tables and "countries" not in data:
+            self.problem(NO_COUNTRIES)
+        countries, prompt_places = [], []
+        for index, raw in enumerate(tables):
+            where = f"countries[{index}]"
+            table = self.table(raw, where, ())
+            code = self.slug(table, "code", where, max_length=16)
+            where = f"country {code!r}" if code else where
+            self.unknown_keys(table, where, COUNTRY_KEYS)
+            name = self.text(table, "name", where)
+            adjective = self.text(table, "adjective", where)
+            language = self.text(table, "language", where)
+            if language and language not in LANGUAGES:
+                self.problem(BAD_LANGUAGE, where=where, value=language)
+            prompt_tables = self.array_of_tables(table, "prompts", where)
+            if not prompt_tables:
+                self.problem(NO_PROMPTS, where=where, code=code or index)
+            prompts = []
+            for number, raw_prompt in enumerate(prompt_tables):
+                prompt_where = f"{where} prompts[{number}]"
+                prompt = self.read_prompt(raw_prompt, prompt_where, has_study_seeds)
+                prompts.append(prompt)
+                prompt_places.append((prompt.id, prompt_where))
+            countries.append(Country(code, name, adjective, language, tuple(prompts)))
+        self.duplicates(
+            DUPLICATE_COUNTRY_CODE,
+            "code",
+            [(c.code, f"countries[{i}]") for i, c in enumerate(countries)],
+        )
+        self.duplicates(DUPLICATE_PROMPT_ID, "prompt_id", prompt_places)
+        return countries
+
+    def read_prompt(self, raw: dict, where: str, has_study_seeds: bool) -> Prompt:
+        table = self.table(raw, where, PROMPT_KEYS)
+        prompt_id = self.slug(table, "id", where, max_length=100)
+        text = self.text(table, "text", where)
+        category = self.text(table, "category", where, required=False)
+        seeds = self.seeds(table["seeds"], where) if "seeds" in table else None
+        if "seeds" not in table and not has_study_seeds:
+            self.problem(NO_SEEDS, where=where, prompt_id=prompt_id)
+        return Prompt(prompt_id, text, category, seeds)

@@ -1,0 +1,280 @@
+"""import_batch: image sets made elsewhere, including the published survey's folder layout."""
+
+import csv
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+from PIL import Image
+
+from generation import archive
+from generation import importing as I
+from generation.importing import ImportProblems, import_apply, import_plan
+from generation.models import GeneratedImage, ImageSet, ModelVariant
+
+from .conftest import spec_text
+
+pytestmark = pytest.mark.django_db
+
+PUBLISHED = [
+    "prompt",
+    "Generic Stable Diffusion",
+    "Pure Finetune",
+    "Positive",
+    "Contrastive",
+    "seed",
+]
+FOLDERS = ["genericSD", "baseline", "positive", "contrastive"]
+
+
+def write_image(path: Path, colour: tuple[int, int, int]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (12, 10), colour).save(path)
+
+
+def published_country(root: Path, country: str, prompts: list[str], seed: int = 10551):
+    """A country folder as published: <Country>/<Country>_files.csv, paths from `root`."""
+    rows = []
+    for n, prompt in enumerate(prompts):
+        paths = []
+        for v, folder in enumerate(FOLDERS):
+            relative = f"{country}/{folder}/{n}.png"
+            write_image(root / relative, (len(country) * 9 % 256, n * 40 % 256, v * 60))
+            paths.append(relative)
+        rows.append([prompt, *paths, seed + n])
+    with open(root / country / f"{country}_files.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(PUBLISHED)
+        writer.writerows(rows)
+    return root / country / f"{country}_files.csv"
+
+
+@pytest.fixture
+def survey_images(tmp_path):
+    root = tmp_path / "survey_images"
+    published_country(root, "China", ["A temple in Beijing", "Dumplings on a table"])
+    published_country(root, "Nigeria", ["A market in Lagos"])
+    return root
+
+
+def rewrite(csv_path: Path, edit) -> None:
+    with open(csv_path, newline="") as handle:
+        rows = list(csv.reader(handle))
+    edit(rows)
+    with open(csv_path, "w", newline="") as handle:
+        csv.writer(handle).writerows(rows)
+
+
+def test_the_published_layout_imports_every_country_with_the_paper_variants(
+    survey_images, media_root
+):
+    call_command("import_batch", str(survey_images), "--study", "scoft-2024", stdout=None)
+    variants = list(ModelVariant.objects.filter(study_slug="scoft-2024"))
+    assert [(v.key, v.label) for v in variants] == [
+        ("pretrained", "Stable Diffusion"),
+        ("scoft-m", "SCoFT+M"),
+        ("scoft-mp", "SCoFT+MP"),
+        ("scoft-mpc", "SCoFT+MPC"),
+    ]
+    assert sorted(ImageSet.objects.values_list("country_code", "prompt", "seed")) == [
+        ("CN", "A temple in Beijing", 10551),
+        ("CN", "Dumplings on a table", 10552),
+        ("NG", "A market in Lagos", 10551),
+    ]
+    assert GeneratedImage.objects.count() == 12
+    for image in GeneratedImage.objects.all():
+        assert image.source == GeneratedImage.Source.IMPORTED
+        assert (image.width, image.height) == (12, 10)
+        assert archive.sha256_file(media_root / image.file.name) == image.sha256
+
+
+def test_importing_the_same_folder_again_changes_nothing(survey_images):
+    plan = import_plan(survey_images, study_slug="scoft-2024")
+    import_apply(plan)
+    before = sorted(GeneratedImage.objects.values_list("public_id", "sha256", "file"))
+    result = import_apply(import_plan(survey_images, study_slug="scoft-2024"))
+    assert (result.images_created, result.images_updated, result.images_unchanged) == (0, 0, 12)
+    assert sorted(GeneratedImage.objects.values_list("public_id", "sha256", "file")) == before
+
+
+def test_a_single_country_folder_can_be_imported(survey_images):
+    plan = import_plan(survey_images / "Nigeria", study_slug="s")
+    assert plan.image_set_count == 1 and len(plan.images) == 4
+
+
+def test_every_bad_file_and_row_is_listed_and_nothing_is_written(survey_images, media_root):
+    china = survey_images / "China" / "China_files.csv"
+    (survey_images / "China" / "baseline" / "1.png").write_bytes(b"\x89PNG not really")
+    (survey_images / "China" / "positive" / "0.png").unlink()
+
+    def edit(rows):
+        rows[2][4] = rows[2][1]  # line 3: Contrastive is the same file as Generic SD
+        rows.append(["A temple in Beijing", *rows[1][1:5], "10551"])  # line 4: repeated set
+        rows.append(["", "x.png", "y.png", "z.png", "w.png", "seven"])  # line 5
+
+    rewrite(china, edit)
+    with pytest.raises(ImportProblems) as caught:
+        import_plan(survey_images, study_slug="s")
+    problems = caught.value.problems
+    col = "Generic Stable Diffusion"
+    assert problems[:4] == [
+        I.FILE_MISSING.format(
+            csv="China_files.csv", line=2, column="Positive", path="China/positive/0.png"
+        ),
+        I.FILE_UNREADABLE.format(
+            csv="China_files.csv", line=3, column="Pure Finetune", path="China/baseline/1.png"
+        ),
+        I.DUPLICATE_FILE.format(
+            csv="China_files.csv",
+            line=3,
+            column="Contrastive",
+            path="China/genericSD/1.png",
+            other=f"China_files.csv line 3 {col!r}",
+        ),
+        I.DUPLICATE_SET.format(
+            csv="China_files.csv",
+            line=4,
+            prompt="A temple in Beijing",
+            seed=10551,
+            other="China_files.csv line 2",
+        ),
+    ]
+    assert I.EMPTY_PROMPT.format(csv="China_files.csv", line=5) in problems
+    assert I.BAD_SEED.format(csv="China_files.csv", line=5, value="seven") in problems
+    assert (
+        I.FILE_MISSING.format(csv="China_files.csv", line=5, column=col, path="x.png") in problems
+    )
+    assert str(caught.value).startswith(
+        I.IMPORT_HAS_PROBLEMS.format(path=survey_images, count=len(problems))
+    )
+    assert GeneratedImage.objects.count() == 0 and not media_root.exists()
+
+
+def test_the_command_reports_problems_as_a_command_error(survey_images):
+    (survey_images / "Nigeria" / "contrastive" / "0.png").unlink()
+    with pytest.raises(CommandError) as caught:
+        call_command("import_batch", str(survey_images), "--study", "s")
+    assert I.FILE_MISSING.format(
+        csv="Nigeria_files.csv", line=2, column="Contrastive", path="Nigeria/contrastive/0.png"
+    ) in str(caught.value)
+    assert ModelVariant.objects.count() == 0
+
+
+def test_a_study_is_required():
+    with pytest.raises(CommandError, match=I.NO_STUDY):
+        call_command("import_batch", "/nonexistent")
+
+
+def test_a_path_without_manifests_is_refused(tmp_path):
+    with pytest.raises(ImportProblems) as caught:
+        import_plan(tmp_path, study_slug="s")
+    assert caught.value.problems == [I.NOTHING_TO_IMPORT.format(path=tmp_path)]
+
+
+def test_variant_columns_map_to_keys_from_the_command_line(survey_images):
+    call_command(
+        "import_batch",
+        str(survey_images / "Nigeria"),
+        "--study",
+        "s",
+        "--variant",
+        "Generic Stable Diffusion=sd14",
+        "--variant",
+        "Contrastive=full",
+        stdout=None,
+    )
+    assert list(ModelVariant.objects.values_list("key", "label")) == [
+        ("sd14", "Generic Stable Diffusion"),
+        ("scoft-m", "SCoFT+M"),
+        ("scoft-mp", "SCoFT+MP"),
+        ("full", "Contrastive"),
+    ]
+
+
+def test_variant_columns_map_to_the_spec_variants_and_prompts_to_its_ids(survey_images, tmp_path):
+    text = spec_text(slug="from-spec", variants=("a", "b", "c", "d"), countries={"CN": 1})
+    for key, column in zip("abcd", PUBLISHED[1:5], strict=True):
+        text = text.replace(
+            f'label = "Variant {key}"', f'label = "Variant {key}"\ncsv_column = "{column}"'
+        )
+    text = text.replace("A dish from CN number 0", "A temple in Beijing")
+    (tmp_path / "study.toml").write_text(text)
+    call_command(
+        "import_batch",
+        str(survey_images / "China"),
+        "--spec",
+        str(tmp_path / "study.toml"),
+        stdout=None,
+    )
+    assert list(ModelVariant.objects.values_list("key", "label")) == [
+        ("a", "Variant a"),
+        ("b", "Variant b"),
+        ("c", "Variant c"),
+        ("d", "Variant d"),
+    ]
+    temple = ImageSet.objects.get(prompt="A temple in Beijing")
+    assert (temple.study_slug, temple.prompt_id, temple.category) == ("from-spec", "cn-0", "food")
+    other = ImageSet.objects.get(prompt="Dumplings on a table")
+    assert other.prompt_id.startswith("cn-")  # not in the spec: a stable id from its text
+
+
+def test_an_unmapped_column_and_an_unknown_country_are_problems(tmp_path):
+    root = tmp_path / "images"
+    csv_path = published_country(root, "Atlantis", ["A harbour"])
+    rewrite(csv_path, lambda rows: rows[0].__setitem__(3, "Mystery"))
+    with pytest.raises(ImportProblems) as caught:
+        import_plan(root, study_slug="s")
+    assert caught.value.problems == [
+        I.UNMAPPED_COLUMN.format(csv="Atlantis_files.csv", column="Mystery"),
+        I.UNKNOWN_COUNTRY.format(csv="Atlantis_files.csv", name="Atlantis"),
+    ]
+    plan = import_plan(
+        root, study_slug="s", country_codes={"Atlantis": "AT"}, variant_keys={"Mystery": "mystery"}
+    )
+    assert {image.record.country_code for image in plan.images} == {"AT"}
+
+
+def test_a_plain_manifest_csv_with_ids_and_categories_imports(tmp_path):
+    write_image(tmp_path / "one.png", (1, 2, 3))
+    write_image(tmp_path / "two.png", (3, 2, 1))
+    (tmp_path / "batch.csv").write_text(
+        "prompt_id,prompt,category,seed,old,new\nkr-1,A hanok at dusk,architecture,5,one.png,"
+        "two.png\n"
+    )
+    call_command(
+        "import_batch",
+        str(tmp_path / "batch.csv"),
+        "--study",
+        "s",
+        "--country",
+        "=KR",
+        "--variant",
+        "old=pretrained",
+        "--variant",
+        "new=scoft-mpc",
+        stdout=None,
+    )
+    image_set = ImageSet.objects.get()
+    assert (image_set.prompt_id, image_set.category, image_set.country_code, image_set.seed) == (
+        "kr-1",
+        "architecture",
+        "KR",
+        5,
+    )
+    assert image_set.images.count() == 2
+
+
+def test_an_image_already_registered_elsewhere_is_a_duplicate(survey_images):
+    import_apply(import_plan(survey_images / "Nigeria", study_slug="first"))
+    with pytest.raises(ImportProblems) as caught:
+        import_plan(survey_images / "Nigeria", study_slug="second")
+    assert len(caught.value.problems) == 4
+    assert caught.value.problems[0].startswith(
+        "Nigeria_files.csv line 2: 'Generic Stable Diffusion' image Nigeria/genericSD/0.png "
+        "is already in the database"
+    )
+
+
+def test_a_badly_written_option_is_a_command_error(survey_images):
+    with pytest.raises(CommandError, match="must look like NAME=VALUE"):
+        call_command("import_batch", str(survey_images), "--study", "s", "--variant", "oops")

@@ -1,0 +1,264 @@
+"""The study spec: a good file parses; a bad one gets every problem listed at once."""
+
+from pathlib import Path
+
+import pytest
+
+from generation import spec as S
+from generation.spec import SpecError, load_spec, parse_spec
+
+from .conftest import COUNTRY, PROMPT, spec_text
+
+
+def problems_of(text: str, tmp_path: Path) -> list[str]:
+    path = tmp_path / "study.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(SpecError) as caught:
+        load_spec(path)
+    return caught.value.problems
+
+
+def test_a_valid_spec_gives_variants_countries_prompts_and_seeds(write_spec):
+    spec = write_spec(countries={"CN": 2, "NG": 1}, seeds=(5, 6, 7))
+    assert spec.slug == "test-study"
+    assert [v.key for v in spec.variants] == ["pretrained", "scoft-mpc"]
+    assert [v.position for v in spec.variants] == [0, 1]
+    assert [c.code for c in spec.countries] == ["CN", "NG"]
+    assert [p.id for _, p in spec.prompts()] == ["cn-0", "cn-1", "ng-0"]
+    assert spec.seeds == (5, 6, 7)
+    assert spec.image_set_count == 9
+    assert spec.survey["pages_per_participant"] == 2
+    assert spec.uses_only_tiny_model
+
+
+def test_the_example_demo_study_is_valid():
+    spec = load_spec(Path(__file__).resolve().parents[2] / "examples" / "demo_study.toml")
+    assert spec.uses_only_tiny_model
+    assert spec.image_set_count == 7  # one prompt overrides the seeds with its own
+
+
+def test_a_prompt_may_override_the_seeds(tmp_path):
+    text = spec_text().replace('category = "food"', 'category = "food"\n  seeds = [9]', 1)
+    spec = parse_spec(text, path=tmp_path / "s.toml")
+    first, second = (p for _, p in spec.prompts())
+    assert spec.seeds_for(first) == (9,)
+    assert spec.seeds_for(second) == (1, 2)
+
+
+def test_sampler_settings_given_are_the_only_overrides(tmp_path):
+    spec = parse_spec(spec_text(sampler="steps = 3\nwidth = 32"), path=tmp_path / "s.toml")
+    assert spec.sampler.given() == {"steps": 3, "width": 32}
+
+
+def test_a_relative_adapter_folder_is_resolved_against_the_spec_folder(tmp_path):
+    adapter = tmp_path / "adapters" / "cn"
+    adapter.mkdir(parents=True)
+    (adapter / S.LORA_WEIGHTS_FILE).write_bytes(b"weights")
+    text = spec_text().replace('model = "tiny"', 'model = "tiny"\nadapter = "adapters/cn"', 1)
+    spec = parse_spec(text, path=tmp_path / "s.toml")
+    assert spec.variants[0].adapter == adapter
+    assert spec.variants[1].adapter is None
+
+
+def test_a_missing_file_is_reported_by_name(tmp_path):
+    with pytest.raises(SpecError) as caught:
+        load_spec(tmp_path / "nope.toml")
+    assert caught.value.problems == [S.SPEC_NOT_FOUND.format(path=tmp_path / "nope.toml")]
+
+
+def test_invalid_toml_is_one_clear_problem(tmp_path):
+    [problem] = problems_of("[study\nslug = 1", tmp_path)
+    assert problem.startswith("it is not valid TOML")
+
+
+def test_every_problem_is_listed_at_once_and_the_message_counts_them(tmp_path):
+    text = spec_text(variants=("same", "same"), countries={"CN": 1, "KR": 0})
+    text = text.replace('language = "en"', 'language = "fr"', 1)
+    text = text.replace("[survey]", "colour = 'blue'\n[survey]")
+    path = tmp_path / "study.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(SpecError) as caught:
+        load_spec(path)
+    problems = caught.value.problems
+    assert problems == [
+        S.UNKNOWN_KEY.format(where="[study]", key="colour", allowed="slug, title"),
+        S.DUPLICATE_VARIANT_KEY.format(key="same", places="variants[0], variants[1]"),
+        S.BAD_LANGUAGE.format(where="country 'CN'", value="fr"),
+        S.NO_PROMPTS.format(where="country 'KR'", code="KR"),
+    ]
+    assert str(caught.value).startswith(S.SPEC_HAS_PROBLEMS.format(path=path.resolve(), count=4))
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (
+            ("[study]", "[study]\nextra = 1"),
+            S.UNKNOWN_KEY.format(where="[study]", key="extra", allowed="slug, title"),
+        ),
+        (
+            ('slug = "test-study"', 'slug = "not a slug"'),
+            S.NOT_A_SLUG.format(where="[study]", key="slug", value="not a slug", max_length=64),
+        ),
+        (('title = "A test study"\n', ""), S.MISSING_KEY.format(where="[study]", key="title")),
+        (
+            ('title = "A test study"', 'title = " "'),
+            S.EMPTY_TEXT.format(where="[study]", key="title"),
+        ),
+        (
+            ('title = "A test study"', "title = 3"),
+            S.WRONG_TYPE.format(where="[study]", key="title", expected="text"),
+        ),
+        (
+            ("seeds = [1, 2]", "seeds = [1, 1]"),
+            S.DUPLICATE_SEED.format(where="[generation]", value=1),
+        ),
+        (("seeds = [1, 2]", "seeds = [-1]"), S.BAD_SEED.format(where="[generation]", value=-1)),
+        (("seeds = [1, 2]", "seeds = []"), S.EMPTY_SEEDS.format(where="[generation]")),
+        (
+            ("seeds = [1, 2]", 'seeds = "1"'),
+            S.WRONG_TYPE.format(where="[generation]", key="seeds", expected="a list of numbers"),
+        ),
+        (
+            ("batch_size = 2", "batch_size = 0"),
+            S.BAD_NUMBER.format(
+                where="[generation]", key="batch_size", value=0, rule="a whole number of at least 1"
+            ),
+        ),
+        (
+            ("[sampler]", "[sampler]\nguidance = -1"),
+            S.BAD_NUMBER.format(
+                where="[sampler]", key="guidance", value=-1, rule="a number of at least 0"
+            ),
+        ),
+        (
+            ("[sampler]", "[sampler]\nwidth = 60"),
+            S.BAD_NUMBER.format(
+                where="[sampler]",
+                key="width",
+                value=60,
+                rule="a multiple of 8 (the autoencoder downsamples by 8)",
+            ),
+        ),
+        (
+            ("[sampler]", "[sampler]\nsteps = true"),
+            S.BAD_NUMBER.format(
+                where="[sampler]", key="steps", value=True, rule="a whole number of at least 1"
+            ),
+        ),
+        (
+            ('label = "Variant pretrained"\n', ""),
+            S.MISSING_KEY.format(where="variant 'pretrained'", key="label"),
+        ),
+        (
+            ('label = "Variant pretrained"', 'label = "L"\nlora = "x"'),
+            S.UNKNOWN_KEY.format(
+                where="variant 'pretrained'", key="lora", allowed=", ".join(S.VARIANT_KEYS)
+            ),
+        ),
+        (
+            ('model = "tiny"', 'model = "./models/missing"'),
+            S.MODEL_FOLDER_MISSING.format(
+                where="variant 'pretrained'", path="{tmp}/models/missing"
+            ),
+        ),
+        (
+            ('id = "cn-1"', 'id = "cn-0"'),
+            S.DUPLICATE_PROMPT_ID.format(
+                prompt_id="cn-0", places="country 'CN' prompts[0], country 'CN' prompts[1]"
+            ),
+        ),
+        (
+            ('text = "A dish from CN number 0"\n', ""),
+            S.MISSING_KEY.format(where="country 'CN' prompts[0]", key="text"),
+        ),
+        (
+            ('adjective = "Land CNn"\n', ""),
+            S.MISSING_KEY.format(where="country 'CN'", key="adjective"),
+        ),
+        (
+            ('category = "food"', 'category = "food"\n  weight = 2'),
+            S.UNKNOWN_KEY.format(
+                where="country 'CN' prompts[0]", key="weight", allowed=", ".join(S.PROMPT_KEYS)
+            ),
+        ),
+    ],
+)
+def test_each_mistake_gets_its_own_sentence(tmp_path, edit, expected):
+    old, new = edit
+    text = spec_text()
+    assert old in text
+    problems = problems_of(text.replace(old, new, 1), tmp_path)
+    assert problems == [expected.replace("{tmp}", str(tmp_path))]
+
+
+def test_a_spec_without_variants_or_countries_says_so(tmp_path):
+    text = '[study]\nslug = "s"\ntitle = "t"\n[generation]\nseeds = [1]\n'
+    assert problems_of(text, tmp_path) == [S.NO_VARIANTS, S.NO_COUNTRIES]
+
+
+def test_a_prompt_without_any_seeds_is_a_problem(tmp_path):
+    text = spec_text().replace("seeds = [1, 2]\n", "")
+    problems = problems_of(text, tmp_path)
+    assert problems == [
+        S.NO_SEEDS.format(where=f"country 'CN' prompts[{n}]", prompt_id=f"cn-{n}") for n in range(2)
+    ]
+
+
+def test_a_duplicate_country_code_is_a_problem(tmp_path):
+    text = spec_text(countries={"CN": 1})
+    text += COUNTRY.format(code="CN", name="Again") + PROMPT.format(id="cn-9", text="Tea")
+    problems = problems_of(text, tmp_path)
+    assert problems == [
+        S.DUPLICATE_COUNTRY_CODE.format(code="CN", places="countries[0], countries[1]")
+    ]
+
+
+def adapter_spec(tmp_path: Path) -> str:
+    return spec_text().replace('model = "tiny"', 'model = "tiny"\nadapter = "lora"', 1)
+
+
+def test_a_missing_adapter_folder_is_a_problem(tmp_path):
+    assert problems_of(adapter_spec(tmp_path), tmp_path) == [
+        S.ADAPTER_MISSING.format(where="variant 'pretrained'", path=tmp_path / "lora")
+    ]
+
+
+def test_an_adapter_that_is_a_file_is_a_problem(tmp_path):
+    (tmp_path / "lora").write_text("not a folder")
+    assert problems_of(adapter_spec(tmp_path), tmp_path) == [
+        S.ADAPTER_NOT_A_FOLDER.format(where="variant 'pretrained'", path=tmp_path / "lora")
+    ]
+
+
+def test_an_adapter_folder_without_weights_is_a_problem(tmp_path):
+    (tmp_path / "lora").mkdir()
+    assert problems_of(adapter_spec(tmp_path), tmp_path) == [
+        S.ADAPTER_WITHOUT_WEIGHTS.format(
+            where="variant 'pretrained'", path=tmp_path / "lora", weights_file=S.LORA_WEIGHTS_FILE
+        )
+    ]
+
+
+def test_an_unreadable_adapter_folder_is_a_problem(tmp_path, monkeypatch):
+    folder = tmp_path / "lora"
+    folder.mkdir()
+    (folder / S.LORA_WEIGHTS_FILE).write_bytes(b"w")
+
+    def refuse(path):
+        raise PermissionError(13, "Permission denied")
+
+    # chmod cannot lock out root (tests may run as root), so the refusal is simulated.
+    monkeypatch.setattr(S.os, "listdir", refuse)
+    assert problems_of(adapter_spec(tmp_path), tmp_path) == [
+        S.ADAPTER_UNREADABLE.format(
+            where="variant 'pretrained'", path=folder, reason="Permission denied"
+        )
+    ]
+
+
+def test_a_hub_id_is_kept_as_given(tmp_path):
+    text = spec_text(model="CompVis/stable-diffusion-v1-4")
+    spec = parse_spec(text, path=tmp_path / "s.toml")
+    assert spec.variants[0].model == "CompVis/stable-diffusion-v1-4"
+    assert not spec.uses_only_tiny_model
