@@ -1,1 +1,328 @@
-"""Researcher admin (filled in with the survey models)."""
+"""The researcher's admin: studies, countries, items, participants, pages and rankings.
+
+Answers are evidence, so they are read-only here: a researcher can exclude a
+participant (with a reason, keeping every row they produced) or include them again,
+but cannot edit or add rankings. Each study has a progress page and export downloads.
+Image sets and images are in the generation app's admin; the study links to them.
+"""
+
+from django import forms
+from django.contrib import admin, messages
+from django.db import transaction
+from django.db.models import Count
+from django.http import Http404
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+from django.utils.http import urlencode
+
+from generation.models import ImageSet
+
+from . import export, services
+from .models import (
+    AttentionCheck,
+    Country,
+    Page,
+    PageImage,
+    Participant,
+    Ranking,
+    Study,
+    SurveyItem,
+)
+from .progress import study_progress
+
+MESSAGE_EXCLUDED = "Excluded {count} participant(s); their answers are kept and flagged."
+ERROR_REASON_REQUIRED = "Give a reason for the exclusion; it goes into every export row."
+MESSAGE_INCLUDED = "Included {count} participant(s) again."
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class CountryInline(admin.TabularInline):
+    model = Country
+    extra = 0
+    fields = ("code", "name", "adjective", "language", "position")
+
+
+class SurveyItemInline(admin.TabularInline):
+    model = SurveyItem
+    extra = 0
+    fields = ("position", "key", "question", "best_end", "worst_end", "shows_prompt", "note")
+
+
+@admin.register(Study)
+class StudyAdmin(admin.ModelAdmin):
+    list_display = ("slug", "title", "is_open", "participant_count", "links")
+    list_filter = ("is_open",)
+    search_fields = ("slug", "title")
+    readonly_fields = ("created_at", "updated_at", "links")
+    inlines = [CountryInline, SurveyItemInline]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(participant_total=Count("participants"))
+
+    @admin.display(description="participants", ordering="participant_total")
+    def participant_count(self, study):
+        return study.participant_total
+
+    @admin.display(description="researcher pages")
+    def links(self, study):
+        if study.pk is None:
+            return "-"
+        links = format_html(
+            '<a href="{}">progress</a> · <a href="{}">export CSV</a> · '
+            '<a href="{}">export Parquet</a>',
+            reverse("admin:survey_study_progress", args=[study.pk]),
+            reverse("admin:survey_study_export", args=[study.pk, "csv"]),
+            reverse("admin:survey_study_export", args=[study.pk, "parquet"]),
+        )
+        # Image sets are administered by the generation app, when it registers them.
+        if self.admin_site.is_registered(ImageSet):
+            links += format_html(
+                ' · <a href="{}?{}">image sets</a>',
+                reverse("admin:generation_imageset_changelist"),
+                urlencode({"study_slug": study.slug}),
+            )
+        return links
+
+    def get_urls(self):
+        own = [
+            path(
+                "<int:study_id>/progress/",
+                self.admin_site.admin_view(self.progress_view),
+                name="survey_study_progress",
+            ),
+            path(
+                "<int:study_id>/export/<str:file_format>/",
+                self.admin_site.admin_view(self.export_view),
+                name="survey_study_export",
+            ),
+        ]
+        return own + super().get_urls()
+
+    def _study(self, request, study_id) -> Study:
+        study = get_object_or_404(Study, pk=study_id)
+        if not self.has_view_permission(request, study):
+            raise Http404("No such study.")
+        return study
+
+    def progress_view(self, request, study_id):
+        """Participants per country, answers per image set, attention, time per page."""
+        study = self._study(request, study_id)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "study": study,
+            "title": f"Progress of {study.slug}",
+            "progress": study_progress(study=study),
+        }
+        return TemplateResponse(request, "admin/survey/study/progress.html", context)
+
+    def export_view(self, request, study_id, file_format):
+        """The rankings export of one study, streamed."""
+        study = self._study(request, study_id)
+        if file_format not in export.FORMATS:
+            raise Http404(export.ERROR_UNKNOWN_FORMAT.format(format=file_format))
+        return export.export_response(study=study, file_format=file_format)
+
+
+@admin.register(Country)
+class CountryAdmin(admin.ModelAdmin):
+    list_display = ("study", "code", "name", "adjective", "language", "position")
+    list_filter = ("study", "language")
+    search_fields = ("code", "name")
+
+
+@admin.register(SurveyItem)
+class SurveyItemAdmin(admin.ModelAdmin):
+    list_display = ("study", "position", "key", "question", "best_end", "shows_prompt")
+    list_filter = ("study",)
+
+
+class ExclusionForm(forms.Form):
+    """The reason a researcher gives for excluding participants."""
+
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        help_text="Kept with the participant and written to every export row.",
+    )
+
+
+class ParticipantForm(forms.ModelForm):
+    """The change form: only the exclusion can be edited, and it needs a reason."""
+
+    class Meta:
+        model = Participant
+        fields = ("excluded", "exclusion_reason")
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("excluded") and not cleaned.get("exclusion_reason", "").strip():
+            self.add_error("exclusion_reason", ERROR_REASON_REQUIRED)
+        if not cleaned.get("excluded"):
+            cleaned["exclusion_reason"] = ""
+        return cleaned
+
+
+class AttentionCheckInline(ReadOnlyInline):
+    model = AttentionCheck
+    fields = ("key", "page", "expected", "answer", "passed", "answered_at")
+    readonly_fields = fields
+
+
+class PageInline(ReadOnlyInline):
+    model = Page
+    fields = ("index", "image_set", "created_at", "submitted_at", "page_ms")
+    readonly_fields = fields
+
+
+@admin.register(Participant)
+class ParticipantAdmin(admin.ModelAdmin):
+    list_display = (
+        "public_id",
+        "study",
+        "country",
+        "recruit_source",
+        "created_at",
+        "completed_at",
+        "attention_ok",
+        "excluded",
+    )
+    list_filter = ("study", "country", "recruit_source", "attention_ok", "excluded")
+    list_select_related = ("study", "country")
+    search_fields = ("public_id", "recruit_id", "completion_code")
+    actions = ["exclude_participants", "include_participants"]
+    form = ParticipantForm
+    inlines = [PageInline, AttentionCheckInline]
+    # The token is the participant's secret: never shown, not even to researchers.
+    exclude = ("token",)
+    readonly_fields = (
+        "public_id",
+        "study",
+        "country",
+        "language",
+        "demographics",
+        "recruit_source",
+        "recruit_id",
+        "recruit_study_id",
+        "recruit_session_id",
+        "created_at",
+        "consent_at",
+        "practice_done_at",
+        "completed_at",
+        "completion_code",
+        "attention_ok",
+    )
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description="Exclude the selected participants (asks for a reason)")
+    def exclude_participants(self, request, queryset):
+        form = ExclusionForm(request.POST if "apply" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            participants = list(queryset)
+            with transaction.atomic():
+                for participant in participants:
+                    services.participant_exclude(
+                        participant=participant, reason=form.cleaned_data["reason"]
+                    )
+            self.message_user(request, MESSAGE_EXCLUDED.format(count=len(participants)))
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "Exclude participants",
+            "participants": queryset,
+            "form": form,
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/survey/participant/exclude.html", context)
+
+    @admin.action(description="Include the selected participants again")
+    def include_participants(self, request, queryset):
+        participants = list(queryset)
+        with transaction.atomic():
+            for participant in participants:
+                services.participant_include(participant=participant)
+        self.message_user(
+            request, MESSAGE_INCLUDED.format(count=len(participants)), messages.SUCCESS
+        )
+
+
+class RankingInline(ReadOnlyInline):
+    model = Ranking
+    fields = ("item", "page_image", "rank")
+    readonly_fields = fields
+    show_change_link = False
+
+
+class PageImageInline(ReadOnlyInline):
+    model = PageImage
+    fields = ("position", "image")
+    readonly_fields = fields
+    show_change_link = False
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Answers are evidence: viewed and filtered here, never added or edited."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Page)
+class PageAdmin(ReadOnlyAdmin):
+    list_display = ("participant", "index", "image_set", "created_at", "submitted_at", "page_ms")
+    list_filter = ("participant__study", "participant__country")
+    list_select_related = ("participant", "image_set")
+    search_fields = ("participant__public_id", "image_set__prompt_id", "public_id")
+    inlines = [PageImageInline, RankingInline]
+
+
+@admin.register(Ranking)
+class RankingAdmin(ReadOnlyAdmin):
+    list_display = ("participant", "image_set", "item", "variant", "rank", "excluded")
+    list_filter = (
+        "page__participant__study",
+        "item__key",
+        "page__participant__country",
+        "page__participant__excluded",
+    )
+    list_select_related = (
+        "page__participant",
+        "page__image_set",
+        "item",
+        "page_image__image__variant",
+    )
+    search_fields = ("page__participant__public_id", "page__image_set__prompt_id")
+
+    @admin.display(ordering="page__participant")
+    def participant(self, ranking):
+        return ranking.page.participant
+
+    @admin.display(description="image set")
+    def image_set(self, ranking):
+        return ranking.page.image_set
+
+    @admin.display
+    def variant(self, ranking):
+        return ranking.page_image.image.variant.key
+
+    @admin.display(boolean=True)
+    def excluded(self, ranking):
+        return ranking.page.participant.excluded

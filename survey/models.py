@@ -1,1 +1,290 @@
-"""Studies, participants, pages and rankings."""
+"""Studies, countries, survey items, participants, pages and rankings.
+
+The participant side writes these rows through survey.services; the researcher side
+reads them (admin, progress, export). Invariants that must hold under concurrency live
+in database constraints: one ranking per page, item and image; ranks distinct per page
+and item; one page per participant and image set; one participation per recruit id.
+"""
+
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from generation.models import GeneratedImage, ImageSet
+
+LANGUAGE_CHOICES = settings.LANGUAGES
+# A page shows at most this many images (the study shows four, one per variant).
+MAX_IMAGES_PER_PAGE = 26
+
+
+def new_token() -> str:
+    """The participant's secret: kept in their session only, never in a URL or export."""
+    return secrets.token_urlsafe(32)
+
+
+def new_participant_id() -> str:
+    """A pseudonymous id for exports and the admin; reveals nothing about the token."""
+    return "p" + secrets.token_hex(6)
+
+
+def new_public_id() -> str:
+    """An opaque id for URLs that says nothing about variant, prompt or order."""
+    return secrets.token_urlsafe(16)
+
+
+def new_completion_code() -> str:
+    """A completion code in the style recruitment platforms use (upper case, 8 chars)."""
+    return secrets.token_hex(4).upper()
+
+
+class Study(models.Model):
+    """One survey: its title, consent text, how many pages each participant ranks."""
+
+    slug = models.SlugField(max_length=64, unique=True, help_text="= ImageSet.study_slug.")
+    title = models.CharField(max_length=300)
+    consent_text = models.TextField(
+        blank=True, help_text="Shown on the consent page; a default text when empty."
+    )
+    pages_per_participant = models.PositiveSmallIntegerField(default=10)
+    answers_per_image_set = models.PositiveSmallIntegerField(
+        default=5, help_text="Target number of answered pages per image set."
+    )
+    completion_code = models.CharField(max_length=64, default=new_completion_code)
+    prolific_completion_url = models.URLField(
+        max_length=500,
+        blank=True,
+        help_text="Where Prolific arrivals go at the end; Prolific's standard URL when empty.",
+    )
+    is_open = models.BooleanField(default=True, help_text="Closed studies accept no one new.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["slug"]
+        verbose_name_plural = "studies"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(pages_per_participant__gte=1), name="study_has_at_least_one_page"
+            ),
+            models.CheckConstraint(
+                condition=Q(answers_per_image_set__gte=1),
+                name="study_wants_at_least_one_answer",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.slug
+
+
+class Country(models.Model):
+    """A country of a study: participants choose it as their cultural affiliation."""
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="countries")
+    code = models.CharField(max_length=16, help_text="= ImageSet.country_code.")
+    name = models.CharField(max_length=100)
+    adjective = models.CharField(max_length=100, help_text="As in 'Chinese culture'.")
+    language = models.CharField(max_length=16, choices=LANGUAGE_CHOICES, default="en")
+    position = models.PositiveSmallIntegerField(default=0, help_text="Order in the spec.")
+
+    class Meta:
+        ordering = ["study", "position", "code"]
+        verbose_name_plural = "countries"
+        constraints = [
+            models.UniqueConstraint(fields=["study", "code"], name="country_code_unique_per_study"),
+            models.CheckConstraint(
+                condition=Q(language__in=[code for code, _ in LANGUAGE_CHOICES]),
+                name="country_language_is_supported",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.study.slug}/{self.code}"
+
+
+class SurveyItem(models.Model):
+    """One question asked on every page: a ranking of all images, rank 1 the best end.
+
+    The wording may contain ``{adjective}`` (the country's adjective). Standard wordings
+    are translated; a researcher's own wording is shown as written.
+    """
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="items")
+    key = models.SlugField(max_length=64, help_text="Used in the export.")
+    position = models.PositiveSmallIntegerField(default=0)
+    question = models.CharField(max_length=300)
+    best_end = models.CharField(max_length=200, help_text="What rank 1 means.")
+    worst_end = models.CharField(max_length=200, help_text="What the last rank means.")
+    shows_prompt = models.BooleanField(default=False)
+    note = models.CharField(
+        max_length=300, blank=True, help_text="Shown under the question, e.g. ignore artifacts."
+    )
+
+    class Meta:
+        ordering = ["study", "position", "key"]
+        constraints = [
+            models.UniqueConstraint(fields=["study", "key"], name="item_key_unique_per_study"),
+            models.UniqueConstraint(
+                fields=["study", "position"], name="item_position_unique_per_study"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.study.slug}/{self.key}"
+
+
+class Participant(models.Model):
+    """One person taking one study, from consent to completion code."""
+
+    class Source(models.TextChoices):
+        DIRECT = "direct", "direct link"
+        PROLIFIC = "prolific", "Prolific"
+        MTURK = "mturk", "Mechanical Turk"
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="participants")
+    public_id = models.CharField(
+        max_length=16, unique=True, default=new_participant_id, editable=False
+    )
+    token = models.CharField(max_length=64, unique=True, default=new_token, editable=False)
+    country = models.ForeignKey(
+        Country, on_delete=models.PROTECT, null=True, blank=True, related_name="participants"
+    )
+    language = models.CharField(max_length=16, choices=LANGUAGE_CHOICES, blank=True)
+    demographics = models.JSONField(default=dict, blank=True)
+    # Recruitment ids: Prolific's PROLIFIC_PID, STUDY_ID, SESSION_ID, or MTurk's
+    # workerId, hitId, assignmentId, in that order.
+    recruit_source = models.CharField(max_length=16, choices=Source.choices, default=Source.DIRECT)
+    recruit_id = models.CharField(max_length=128, blank=True)
+    recruit_study_id = models.CharField(max_length=128, blank=True)
+    recruit_session_id = models.CharField(max_length=128, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    consent_at = models.DateTimeField(null=True, blank=True)
+    practice_done_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    completion_code = models.CharField(max_length=64, blank=True)
+    attention_ok = models.BooleanField(
+        null=True, blank=True, help_text="Passed every attention check; empty until all answered."
+    )
+    excluded = models.BooleanField(default=False)
+    exclusion_reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["study", "created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["study", "recruit_source", "recruit_id"],
+                condition=~Q(recruit_id=""),
+                name="one_participation_per_recruit_id",
+            ),
+            models.CheckConstraint(
+                condition=Q(excluded=False) | ~Q(exclusion_reason=""),
+                name="exclusion_has_a_reason",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.public_id
+
+
+class Page(models.Model):
+    """One image set shown to one participant: positions as shown, time on page."""
+
+    participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="pages")
+    image_set = models.ForeignKey(ImageSet, on_delete=models.PROTECT, related_name="survey_pages")
+    public_id = models.CharField(max_length=32, unique=True, default=new_public_id, editable=False)
+    index = models.PositiveSmallIntegerField(help_text="0 for the participant's first page.")
+    shuffle_seed = models.BigIntegerField(help_text="Seed of the shuffle of positions.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    page_ms = models.PositiveIntegerField(null=True, blank=True, help_text="Time on page.")
+
+    class Meta:
+        ordering = ["participant", "index"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["participant", "image_set"], name="image_set_once_per_participant"
+            ),
+            models.UniqueConstraint(fields=["participant", "index"], name="page_index_unique"),
+        ]
+        indexes = [models.Index(fields=["image_set", "submitted_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.participant_id}#{self.index}"
+
+
+class PageImage(models.Model):
+    """An image as shown on a page: its position (1 = first) and an opaque URL id."""
+
+    page = models.ForeignKey(Page, on_delete=models.CASCADE, related_name="images")
+    image = models.ForeignKey(GeneratedImage, on_delete=models.PROTECT, related_name="+")
+    position = models.PositiveSmallIntegerField()
+    public_id = models.CharField(max_length=32, unique=True, default=new_public_id, editable=False)
+
+    class Meta:
+        ordering = ["page", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["page", "position"], name="one_image_per_position"),
+            models.UniqueConstraint(fields=["page", "image"], name="image_once_per_page"),
+            models.CheckConstraint(
+                condition=Q(position__gte=1) & Q(position__lte=MAX_IMAGES_PER_PAGE),
+                name="position_in_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.page} @{self.position}"
+
+
+class Ranking(models.Model):
+    """The rank one participant gave one image of a page for one item (1 = best end)."""
+
+    page = models.ForeignKey(Page, on_delete=models.CASCADE, related_name="rankings")
+    item = models.ForeignKey(SurveyItem, on_delete=models.PROTECT, related_name="rankings")
+    page_image = models.ForeignKey(PageImage, on_delete=models.CASCADE, related_name="rankings")
+    rank = models.PositiveSmallIntegerField()
+
+    class Meta:
+        ordering = ["page", "item", "rank"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["page", "item", "page_image"], name="one_rank_per_image_and_item"
+            ),
+            models.UniqueConstraint(fields=["page", "item", "rank"], name="ranks_distinct"),
+            models.CheckConstraint(
+                condition=Q(rank__gte=1) & Q(rank__lte=MAX_IMAGES_PER_PAGE),
+                name="rank_in_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.page} {self.item.key}: {self.rank}"
+
+
+class AttentionCheck(models.Model):
+    """An instructed-response question on a page ("please choose ..."), with the answer."""
+
+    participant = models.ForeignKey(
+        Participant, on_delete=models.CASCADE, related_name="attention_checks"
+    )
+    page = models.ForeignKey(Page, on_delete=models.CASCADE, related_name="attention_checks")
+    key = models.SlugField(max_length=64, help_text="Which question of the catalogue.")
+    expected = models.CharField(max_length=64)
+    answer = models.CharField(max_length=64, blank=True)
+    passed = models.BooleanField(null=True, blank=True)
+    answered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["participant", "page__index"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["participant", "key"], name="check_once_per_participant"
+            ),
+            models.CheckConstraint(
+                condition=Q(answered_at__isnull=True) | Q(passed__isnull=False),
+                name="answered_check_is_scored",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.participant_id}/{self.key}"

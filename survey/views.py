@@ -1,6 +1,417 @@
-from django.shortcuts import render
+"""The participant's pages: landing, consent, about you, practice, ranking, completion.
+
+Views parse the request, call one service and render. The participant is found through
+the session only (their token never appears in a URL, so it cannot leak through the
+Referer header or access logs); every visit goes to the step they have to do next, so
+a refresh or a return through the same link resumes where they stopped.
+"""
+
+from functools import wraps
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import translation
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from . import selectors, services
+from .blinding import PRACTICE_SHADES, image_blinded_png, practice_png
+from .catalogue import ATTENTION_BY_KEY, DEFAULT_CONSENT_TEXT, DEMOGRAPHIC_QUESTIONS
+from .forms import (
+    MTURK_PREVIEW,
+    RecruitmentError,
+    attention_from_post,
+    page_ms_from_post,
+    rank_field_name,
+    ranks_from_post,
+    recruitment_fields,
+    recruitment_from_fields,
+)
+from .models import Participant, Study
+from .selectors import Step
+
+ERROR_RECRUIT_LINK = gettext_lazy(
+    "The link you followed is damaged. Please open the study again from the site that sent you."
+)
+PROLIFIC_COMPLETION_URL = "https://app.prolific.com/submissions/complete"
+STEP_URLS = {
+    Step.CONSENT: "survey:consent",
+    Step.PROFILE: "survey:profile",
+    Step.PRACTICE: "survey:practice",
+    Step.PAGE: "survey:rank",
+    Step.DONE: "survey:done",
+}
+LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
+def session_key(study: Study) -> str:
+    return f"survey:{study.slug}"
+
+
+def participant_view(step: Step | None):
+    """Load the study and the session's participant; send them to their current step."""
+
+    def decorate(view):
+        @wraps(view)
+        @never_cache
+        def wrapper(request, slug, *args, **kwargs):
+            study = get_object_or_404(Study, slug=slug)
+            token = request.session.get(session_key(study), "")
+            participant = selectors.participant_by_token(study=study, token=token)
+            if participant is None:
+                return redirect("survey:study", slug=study.slug)
+            current = selectors.participant_step(participant=participant)
+            if step is not None and current != step:
+                return redirect(STEP_URLS[current], slug=study.slug)
+            if participant.language:
+                translation.activate(participant.language)
+                request.LANGUAGE_CODE = participant.language
+            return view(request, study, participant, *args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
+@require_GET
 def landing(request):
-    """The participant's first page."""
-    return render(request, "survey/landing.html")
+    """The site's front page: the open study, or a list when there are several."""
+    studies = list(Study.objects.filter(is_open=True))
+    if len(studies) == 1:
+        return redirect("survey:study", slug=studies[0].slug)
+    return render(request, "survey/landing.html", {"studies": studies})
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def study_landing(request, slug):
+    """A study's first page; arrivals from Prolific or MTurk bring their ids here."""
+    study = get_object_or_404(Study, slug=slug)
+    source = request.POST if request.method == "POST" else request.GET
+    fields = recruitment_fields(source)
+    try:
+        recruitment = recruitment_from_fields(fields)
+    except RecruitmentError:
+        context = {"study": study, "errors": [ERROR_RECRUIT_LINK]}
+        return render(request, "survey/study_landing.html", context, status=400)
+    preview = fields.get("assignmentId") == MTURK_PREVIEW
+    if recruitment.recruit_id and not preview:
+        existing = selectors.participant_by_recruit_id(study=study, recruitment=recruitment)
+        if existing is not None:
+            return _enter(request, existing)
+    elif request.method == "GET" and not preview:
+        token = request.session.get(session_key(study), "")
+        current = selectors.participant_by_token(study=study, token=token)
+        if current is not None:
+            return _enter(request, current)
+    if request.method == "POST" and not preview:
+        try:
+            participant = services.participant_start(study=study, recruitment=recruitment)
+        except services.SurveyError as error:
+            context = {"study": study, "errors": error.messages}
+            return render(request, "survey/study_landing.html", context, status=409)
+        return _enter(request, participant)
+    context = {"study": study, "recruitment": fields, "preview": preview}
+    return render(request, "survey/study_landing.html", context)
+
+
+def _enter(request, participant: Participant):
+    # A new session id on entry, so a session id seen before cannot be reused to
+    # impersonate the participant.
+    request.session.cycle_key()
+    request.session[session_key(participant.study)] = participant.token
+    step = selectors.participant_step(participant=participant)
+    return redirect(STEP_URLS[step], slug=participant.study.slug)
+
+
+@participant_view(Step.CONSENT)
+@require_http_methods(["GET", "POST"])
+def consent(request, study, participant):
+    """The consent text; agreeing moves on, declining stores nothing."""
+    errors = []
+    if request.method == "POST":
+        try:
+            services.participant_consent(
+                participant=participant, agreed=request.POST.get("agree") == "yes"
+            )
+        except services.SurveyError as error:
+            errors = error.messages
+        else:
+            return redirect("survey:profile", slug=study.slug)
+    context = {
+        "study": study,
+        "consent_text": study.consent_text or _(DEFAULT_CONSENT_TEXT),
+        "errors": errors,
+    }
+    return render(request, "survey/consent.html", context, status=400 if errors else 200)
+
+
+@participant_view(Step.PROFILE)
+@require_http_methods(["GET", "POST"])
+def profile(request, study, participant):
+    """Choose a country (cultural affiliation) and answer a few questions about yourself."""
+    errors = []
+    chosen = {"country": "", **{q.key: "" for q in DEMOGRAPHIC_QUESTIONS}}
+    if request.method == "POST":
+        chosen = {name: request.POST.get(name, "") for name in chosen}
+        try:
+            participant = services.participant_profile_set(
+                participant=participant,
+                country_code=chosen["country"],
+                demographics={q.key: chosen[q.key] for q in DEMOGRAPHIC_QUESTIONS},
+            )
+        except services.SurveyError as error:
+            errors = error.messages
+        else:
+            response = redirect("survey:practice", slug=study.slug)
+            response.set_cookie(settings.LANGUAGE_COOKIE_NAME, participant.language, samesite="Lax")
+            return response
+    context = {
+        "study": study,
+        "countries": [
+            {"code": c.code, "name": _(c.name)} for c in selectors.countries_for_study(study=study)
+        ],
+        "questions": [
+            {
+                "key": q.key,
+                "question": _(q.question),
+                "options": [(value, _(label)) for value, label in q.options],
+                "chosen": chosen[q.key],
+            }
+            for q in DEMOGRAPHIC_QUESTIONS
+        ],
+        "chosen": chosen,
+        "errors": errors,
+    }
+    return render(request, "survey/profile.html", context, status=400 if errors else 200)
+
+
+@participant_view(Step.PRACTICE)
+@require_http_methods(["GET", "POST"])
+def practice(request, study, participant):
+    """Instructions and one practice ranking with plain coloured squares."""
+    errors, ranks = [], {}
+    if request.method == "POST":
+        ranks = ranks_from_post(request.POST)
+        try:
+            services.practice_submit(participant=participant, ranks=ranks)
+        except services.SurveyError as error:
+            errors = error.messages
+        else:
+            return redirect("survey:rank", slug=study.slug)
+    images = [
+        {
+            "position": number,
+            "letter": LETTERS[number - 1],
+            "url": reverse("survey:practice_image", kwargs={"slug": study.slug, "number": number}),
+        }
+        for number in range(1, len(PRACTICE_SHADES) + 1)
+    ]
+    item = {
+        "key": "practice",
+        "number": 1,
+        "question": _("Practice: rank the squares from the most blue to the least blue."),
+        "best_end": _("most blue"),
+        "worst_end": _("least blue"),
+        "note": "",
+        "prompt": "",
+    }
+    context = {
+        "study": study,
+        "items": [_item_rows(item, images, ranks)],
+        "errors": errors,
+        "action": request.path,
+        **_ranking_context(images),
+    }
+    return render(request, "survey/practice.html", context, status=400 if errors else 200)
+
+
+@participant_view(Step.PAGE)
+@require_GET
+def rank(request, study, participant):
+    """The next ranking page (assigned here when none is open)."""
+    page = services.page_next_for_participant(participant=participant)
+    if page is None:
+        return redirect("survey:done", slug=study.slug)
+    return _render_page(request, study, participant, page)
+
+
+@participant_view(None)
+@require_POST
+def rank_submit(request, study, participant, page_id):
+    """Store a page's rankings; a repeated submission is accepted and stores nothing."""
+    ranks = ranks_from_post(request.POST)
+    try:
+        result = services.ranking_submit(
+            participant=participant,
+            page_public_id=page_id,
+            ranks=ranks,
+            attention=attention_from_post(request.POST),
+            page_ms=page_ms_from_post(request.POST),
+        )
+    except services.SurveyError as error:
+        page = participant.pages.filter(public_id=page_id).first()
+        if page is None:
+            context = {"study": study, "errors": error.messages}
+            return render(request, "survey/error.html", context, status=404)
+        return _render_page(
+            request, study, participant, page, ranks=ranks, errors=error.messages, status=400
+        )
+    if result.completed:
+        participant.refresh_from_db()
+        return redirect(
+            _completion_url(study, participant)
+            or reverse("survey:done", kwargs={"slug": study.slug})
+        )
+    return redirect("survey:rank", slug=study.slug)
+
+
+def _render_page(request, study, participant, page, *, ranks=None, errors=(), status=200):
+    country = participant.country
+    adjective = _(country.adjective)
+    images = [
+        {
+            "position": shown.position,
+            "letter": LETTERS[shown.position - 1],
+            "url": reverse(
+                "survey:image", kwargs={"slug": study.slug, "image_id": shown.public_id}
+            ),
+        }
+        for shown in selectors.page_images_for_display(page=page)
+    ]
+    items = []
+    for number, item in enumerate(study.items.all(), start=1):
+        wording = {
+            "key": item.key,
+            "number": number,
+            "question": _(item.question).replace("{adjective}", adjective),
+            "best_end": _(item.best_end).replace("{adjective}", adjective),
+            "worst_end": _(item.worst_end).replace("{adjective}", adjective),
+            "note": _(item.note) if item.note else "",
+            "prompt": page.image_set.prompt if item.shows_prompt else "",
+        }
+        items.append(_item_rows(wording, images, ranks or {}))
+    answered, due = selectors.page_progress(participant=participant)
+    checks = [
+        {
+            "key": check.key,
+            "name": f"attention-{check.key}",
+            "question": _(ATTENTION_BY_KEY[check.key].question),
+            "options": [(v, _(label)) for v, label in ATTENTION_BY_KEY[check.key].options],
+            "chosen": request.POST.get(f"attention-{check.key}", "") if errors else "",
+        }
+        for check in page.attention_checks.all()
+    ]
+    context = {
+        "study": study,
+        "page_number": page.index + 1,
+        "pages_due": due,
+        "answered": answered,
+        "items": items,
+        "checks": checks,
+        "errors": errors,
+        **_ranking_context(images),
+        "action": reverse(
+            "survey:rank_submit", kwargs={"slug": study.slug, "page_id": page.public_id}
+        ),
+    }
+    return render(request, "survey/rank.html", context, status=status)
+
+
+def _ranking_context(images: list[dict]) -> dict:
+    """What the ranking widget needs: images, the ranks offered, the script's words."""
+    return {
+        "images": images,
+        "ranks_count": len(images),
+        "ranks_range": range(1, len(images) + 1),
+        "ranking_text": {
+            "image": _("Image %(letter)s"),
+            "up": _("Move image %(letter)s up"),
+            "down": _("Move image %(letter)s down"),
+            "list": _("Order of the images for question %(number)s, best first"),
+            "moved": _("Image %(letter)s is now rank %(rank)s of %(count)s."),
+            "handle": _("Drag to reorder, or use the arrow keys"),
+            "rank": _("Rank %(rank)s"),
+        },
+    }
+
+
+def _item_rows(item: dict, images: list[dict], ranks) -> dict:
+    given = ranks.get(item["key"], {})
+    item["rows"] = [
+        {
+            "field": rank_field_name(item["key"], image["position"]),
+            "letter": image["letter"],
+            "url": image["url"],
+            "value": given.get(image["position"]),
+        }
+        for image in images
+    ]
+    return item
+
+
+@participant_view(Step.DONE)
+@require_GET
+def done(request, study, participant):
+    """The completion code (and, for Prolific arrivals, the way back to Prolific)."""
+    return_url = _completion_url(study, participant)
+    context = {"study": study, "code": participant.completion_code, "return_url": return_url}
+    return render(request, "survey/done.html", context)
+
+
+def _completion_url(study: Study, participant: Participant) -> str:
+    """Prolific arrivals return to Prolific with the study's code; others get none."""
+    if participant.recruit_source != Participant.Source.PROLIFIC:
+        return ""
+    return study.prolific_completion_url or (
+        f"{PROLIFIC_COMPLETION_URL}?{urlencode({'cc': participant.completion_code})}"
+    )
+
+
+@participant_view(None)
+@require_GET
+def image(request, study, participant, image_id):
+    """A blinded copy of one image of one of the participant's pages."""
+    shown = selectors.page_image_for_participant(participant=participant, public_id=image_id)
+    if shown is None:
+        raise Http404("No such image.")
+    response = HttpResponse(image_blinded_png(image=shown.image), content_type="image/png")
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+@require_GET
+def practice_image(request, slug, number):
+    """One of the practice page's squares."""
+    if not 1 <= number <= len(PRACTICE_SHADES):
+        raise Http404("No such image.")
+    response = HttpResponse(practice_png(number), content_type="image/png")
+    response["Cache-Control"] = "public, max-age=86400"
+    return response
+
+
+@require_POST
+def language_switch(request):
+    """Switch the language of the participant pages (and remember it)."""
+    language = request.POST.get("language", "")
+    next_url = request.POST.get("next", "/")
+    if not url_has_allowed_host_and_scheme(
+        next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        next_url = "/"
+    response = redirect(next_url)
+    if language not in dict(settings.LANGUAGES):
+        return response
+    response.set_cookie(settings.LANGUAGE_COOKIE_NAME, language, samesite="Lax")
+    for key, token in request.session.items():
+        if key.startswith("survey:"):
+            participant = Participant.objects.filter(token=token).first()
+            if participant is not None:
+                services.participant_language_set(participant=participant, language=language)
+    return response

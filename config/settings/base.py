@@ -141,6 +141,11 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Counted in the default cache, so shared by every worker when CACHE_URL is Redis.
+    "DEFAULT_THROTTLE_RATES": {
+        "researcher": env.str("API_RATE_RESEARCHER", default="300/minute"),
+        "researcher-export": env.str("API_RATE_EXPORT", default="60/hour"),
+    },
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "SCoFT study platform API",

@@ -1,0 +1,248 @@
+"""The rankings export (ARCHITECTURE.md contract 5) as CSV or Parquet, streamed.
+
+One row per participant x image set x survey item x variant, plus three columns the
+analysis reads when present: ``excluded``, ``exclusion_reason`` and ``variant_label``.
+Excluded participants and failed attention checks are flagged, never dropped: the
+analysis decides whom to leave out.
+
+Rows come from one database query read in chunks (``iterator(chunk_size=...)``) and are
+written as they arrive (CSV lines, or one Parquet row group per chunk), so memory stays
+bounded whatever the size of the study. A file export goes to a temporary file beside
+the target and is renamed into place only when complete: an interrupted export never
+leaves a half-written file where the analysis would read it.
+"""
+
+import csv
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from django.db.models import Exists, OuterRef
+from django.http import StreamingHttpResponse
+
+from . import selectors
+from .models import AttentionCheck, Study
+
+FORMATS = ("csv", "parquet")
+CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "parquet": "application/vnd.apache.parquet"}
+# Rows read from the database and written per step; one Parquet row group each.
+CHUNK_SIZE = 20_000
+
+ERROR_UNKNOWN_FORMAT = "The export format {format!r} is not offered; choose csv or parquet."
+ERROR_OUT_IS_FOLDER = "{path} is a folder; give the path of the export file to write."
+ERROR_OUT_FOLDER_MISSING = "The folder {folder} does not exist; create it first."
+
+COLUMNS = selectors.EXPORT_COLUMNS
+SCHEMA = pa.schema(
+    [
+        ("study", pa.string()),
+        ("country", pa.string()),
+        ("participant", pa.string()),
+        ("image_set", pa.string()),
+        ("prompt_id", pa.string()),
+        ("prompt", pa.string()),
+        ("seed", pa.int64()),
+        ("item", pa.string()),
+        ("variant", pa.string()),
+        ("rank", pa.int16()),
+        ("position", pa.int16()),
+        ("page_ms", pa.int64()),
+        ("attention_ok", pa.bool_()),
+        ("submitted_at", pa.timestamp("us", tz="UTC")),
+        ("excluded", pa.bool_()),
+        ("exclusion_reason", pa.string()),
+        ("variant_label", pa.string()),
+    ]
+)
+assert tuple(SCHEMA.names) == COLUMNS, "the Parquet schema must follow EXPORT_COLUMNS"
+ATTENTION = COLUMNS.index("attention_ok")
+SUBMITTED = COLUMNS.index("submitted_at")
+
+
+class ExportError(ValueError):
+    """The export cannot be written; the message says what to change."""
+
+
+def export_filename(*, study: Study, file_format: str) -> str:
+    """The file name offered for a download: ``<study>-rankings.<format>``."""
+    return f"{study.slug}-rankings.{file_format}"
+
+
+def export_rows(*, study: Study, chunk_size: int = CHUNK_SIZE) -> Iterator[tuple]:
+    """The export's rows as tuples in COLUMNS order, read in chunks.
+
+    ``attention_ok`` is the participant's verdict once they finished; before that it is
+    False as soon as one answered check failed and empty otherwise, so a participant who
+    failed a check and then left is flagged too.
+    """
+    failed_check = AttentionCheck.objects.filter(
+        participant=OuterRef("page__participant"), passed=False
+    )
+    query = selectors.rankings_for_export(study=study).annotate(failed_check=Exists(failed_check))
+    for row in query.iterator(chunk_size=chunk_size):
+        row = list(row)
+        if row.pop() and row[ATTENTION] is None:
+            row[ATTENTION] = False
+        yield tuple(row)
+
+
+def _chunks(rows: Iterable[tuple], size: int) -> Iterator[list[tuple]]:
+    chunk = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _csv_value(value):
+    # Booleans as true/false and times as ISO 8601 read the same in pandas, R and Excel.
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return "" if value is None else value
+
+
+class _Lines:
+    """A file-like object that hands back what csv.writer writes to it."""
+
+    def write(self, text: str) -> str:
+        return text
+
+
+def _csv_bytes(rows: Iterable[tuple], chunk_size: int) -> Iterator[bytes]:
+    """CSV as UTF-8 byte strings: the header, then one block per chunk of rows."""
+    writer = csv.writer(_Lines(), lineterminator="\n")
+    yield writer.writerow(COLUMNS).encode()
+    for chunk in _chunks(rows, chunk_size):
+        yield "".join(writer.writerow([_csv_value(v) for v in row]) for row in chunk).encode()
+
+
+class _Sink:
+    """A write-only stream for ParquetWriter whose bytes are taken out as they come."""
+
+    def __init__(self):
+        self.parts: list[bytes] = []
+        self.position = 0
+        self.closed = False
+
+    def write(self, data) -> int:
+        self.parts.append(bytes(data))
+        self.position += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self.position
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self.closed = True
+
+    def take(self) -> bytes:
+        data, self.parts = b"".join(self.parts), []
+        return data
+
+
+def _parquet_bytes(rows: Iterable[tuple], chunk_size: int) -> Iterator[bytes]:
+    """Parquet as byte strings: one row group per chunk of rows, then the footer."""
+    sink = _Sink()
+    writer = pq.ParquetWriter(sink, SCHEMA, compression="zstd")
+    wrote_any = False
+    for chunk in _chunks(rows, chunk_size):
+        writer.write_table(_table(chunk))
+        wrote_any = True
+        yield sink.take()
+    if not wrote_any:
+        # A study without answers yet still gets a readable file with every column.
+        writer.write_table(SCHEMA.empty_table())
+    writer.close()
+    yield sink.take()
+
+
+def _table(chunk: list[tuple]) -> pa.Table:
+    columns = list(zip(*chunk, strict=True))
+    return pa.Table.from_arrays(
+        [pa.array(values, type=field.type) for values, field in zip(columns, SCHEMA, strict=True)],
+        schema=SCHEMA,
+    )
+
+
+def export_stream(
+    *, study: Study, file_format: str, chunk_size: int = CHUNK_SIZE, rows=None
+) -> Iterator[bytes]:
+    """The export in ``file_format`` as an iterator of byte strings (for downloads).
+
+    ``rows`` replaces the study's rows (the file export passes them through a counter).
+    """
+    if file_format not in FORMATS:
+        raise ExportError(ERROR_UNKNOWN_FORMAT.format(format=file_format))
+    if rows is None:
+        rows = export_rows(study=study, chunk_size=chunk_size)
+    encode = _csv_bytes if file_format == "csv" else _parquet_bytes
+    return encode(rows, chunk_size)
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What a file export wrote."""
+
+    path: Path
+    rows: int
+    size: int
+
+
+def rankings_export_write(
+    *, study: Study, file_format: str, out: Path | str, chunk_size: int = CHUNK_SIZE
+) -> ExportResult:
+    """Write the export to ``out`` atomically; return how many rows and bytes it holds.
+
+    The file is built under a temporary name in the same folder and renamed over
+    ``out`` at the end, so ``out`` is either the complete new export or untouched.
+    """
+    out = Path(out)
+    if out.is_dir():
+        raise ExportError(ERROR_OUT_IS_FOLDER.format(path=out))
+    if not out.parent.is_dir():
+        raise ExportError(ERROR_OUT_FOLDER_MISSING.format(folder=out.parent))
+    counted = 0
+
+    def counting(rows):
+        nonlocal counted
+        for row in rows:
+            counted += 1
+            yield row
+
+    rows = counting(export_rows(study=study, chunk_size=chunk_size))
+    stream = export_stream(study=study, file_format=file_format, chunk_size=chunk_size, rows=rows)
+    handle, temporary = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent)
+    size = 0
+    try:
+        with os.fdopen(handle, "wb") as target:
+            for data in stream:
+                target.write(data)
+                size += len(data)
+        os.replace(temporary, out)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return ExportResult(path=out, rows=counted, size=size)
+
+
+def export_response(*, study: Study, file_format: str) -> StreamingHttpResponse:
+    """The study's export as a streamed download (shared by the admin and the API)."""
+    stream = export_stream(study=study, file_format=file_format)
+    response = StreamingHttpResponse(stream, content_type=CONTENT_TYPES[file_format])
+    filename = export_filename(study=study, file_format=file_format)
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["Cache-Control"] = "no-store"
+    return response

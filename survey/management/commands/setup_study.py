@@ -1,0 +1,30 @@
+"""manage.py setup_study SPEC.toml: create or update a study from its spec (idempotent)."""
+
+from django.core.management.base import BaseCommand, CommandError
+
+from survey.services import study_setup
+from survey.spec import SpecError, read_survey_spec
+
+
+class Command(BaseCommand):
+    help = (
+        "Create or update the study, its countries and its four survey items from the "
+        "[study], [survey] and [[countries]] tables of a study spec. Safe to rerun."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("spec", help="Path to the study spec (TOML).")
+
+    def handle(self, *args, spec, **options):
+        try:
+            survey_spec = read_survey_spec(spec)
+        except SpecError as error:
+            raise CommandError(str(error)) from error
+        study, created = study_setup(spec=survey_spec)
+        verb = "Created" if created else "Updated"
+        self.stdout.write(
+            f"{verb} study {study.slug!r}: {study.countries.count()} countries, "
+            f"{study.items.count()} items, {study.pages_per_participant} pages per "
+            f"participant, {study.answers_per_image_set} answers wanted per image set, "
+            f"completion code {study.completion_code}."
+        )

@@ -1,0 +1,182 @@
+"""Everything that reads survey rows: where a participant stands, pages, progress, export."""
+
+from enum import StrEnum
+
+from django.db.models import Count, Q, QuerySet
+
+from generation.models import ImageSet
+
+from .models import Country, Page, PageImage, Participant, Ranking, Study
+
+
+class Step(StrEnum):
+    """Where a participant is in the flow; views redirect here on every visit (resume)."""
+
+    CONSENT = "consent"
+    PROFILE = "profile"
+    PRACTICE = "practice"
+    PAGE = "page"
+    DONE = "done"
+
+
+def study_by_slug(*, slug: str) -> Study | None:
+    """The study with this slug, or None."""
+    return Study.objects.filter(slug=slug).first()
+
+
+def participant_by_token(*, study: Study, token: str) -> Participant | None:
+    """The participant holding this secret token in this study, or None."""
+    if not token:
+        return None
+    return (
+        Participant.objects.select_related("study", "country")
+        .filter(study=study, token=token)
+        .first()
+    )
+
+
+def participant_by_recruit_id(*, study: Study, recruitment) -> Participant | None:
+    """The participant a Prolific/MTurk id already enrolled in this study, or None."""
+    return (
+        Participant.objects.select_related("study", "country")
+        .filter(study=study, recruit_source=recruitment.source, recruit_id=recruitment.recruit_id)
+        .first()
+    )
+
+
+def participant_step(*, participant: Participant) -> Step:
+    """The step the participant has to do next."""
+    if participant.completed_at is not None:
+        return Step.DONE
+    if participant.consent_at is None:
+        return Step.CONSENT
+    if participant.country_id is None:
+        return Step.PROFILE
+    if participant.practice_done_at is None:
+        return Step.PRACTICE
+    return Step.PAGE
+
+
+def country_by_code(*, study: Study, code: str) -> Country | None:
+    """The study's country with this code, or None."""
+    return Country.objects.filter(study=study, code=code).first()
+
+
+def countries_for_study(*, study: Study) -> QuerySet[Country]:
+    """The countries a participant may choose, in spec order."""
+    return study.countries.all()
+
+
+def image_sets_for_country(*, country: Country) -> QuerySet[ImageSet]:
+    """The country's image sets that can be ranked (at least two images)."""
+    return (
+        ImageSet.objects.filter(study_slug=country.study.slug, country_code=country.code)
+        .annotate(image_count=Count("images", distinct=True))
+        .filter(image_count__gte=2)
+    )
+
+
+def pages_due(*, participant: Participant, country: Country) -> int:
+    """How many pages this participant ranks: the study's number, or fewer sets."""
+    available = image_sets_for_country(country=country).count()
+    return min(participant.study.pages_per_participant, available)
+
+
+def page_open_for_participant(*, participant: Participant) -> Page | None:
+    """The participant's page that is shown but not yet answered, or None."""
+    return participant.pages.filter(submitted_at__isnull=True).order_by("index").first()
+
+
+def page_progress(*, participant: Participant) -> tuple[int, int]:
+    """(pages answered, pages due) for the progress indicator."""
+    answered = participant.pages.filter(submitted_at__isnull=False).count()
+    if participant.country_id is None:
+        return answered, 0
+    return answered, pages_due(participant=participant, country=participant.country)
+
+
+def page_images_for_display(*, page: Page) -> list[PageImage]:
+    """The page's images in the order shown (their positions)."""
+    return list(page.images.order_by("position"))
+
+
+def page_image_for_participant(*, participant: Participant, public_id: str) -> PageImage | None:
+    """An image of one of the participant's pages, by its opaque id, or None."""
+    return (
+        PageImage.objects.select_related("image")
+        .filter(public_id=public_id, page__participant=participant)
+        .first()
+    )
+
+
+def image_set_answer_counts(*, study: Study) -> QuerySet[ImageSet]:
+    """The study's image sets with ``answers``: answered pages by included participants."""
+    answered = Q(survey_pages__submitted_at__isnull=False) & Q(
+        survey_pages__participant__excluded=False
+    )
+    return ImageSet.objects.filter(study_slug=study.slug).annotate(
+        answers=Count("survey_pages", filter=answered, distinct=True)
+    )
+
+
+EXPORT_COLUMNS = (
+    "study",
+    "country",
+    "participant",
+    "image_set",
+    "prompt_id",
+    "prompt",
+    "seed",
+    "item",
+    "variant",
+    "rank",
+    "position",
+    "page_ms",
+    "attention_ok",
+    "submitted_at",
+    "excluded",
+    "exclusion_reason",
+    "variant_label",
+)
+
+
+# Where each export column comes from, relative to Ranking.
+EXPORT_SOURCES = {
+    "study": "page__participant__study__slug",
+    "country": "page__participant__country__code",
+    "participant": "page__participant__public_id",
+    "image_set": "page__image_set__public_id",
+    "prompt_id": "page__image_set__prompt_id",
+    "prompt": "page__image_set__prompt",
+    "seed": "page__image_set__seed",
+    "item": "item__key",
+    "variant": "page_image__image__variant__key",
+    "rank": "rank",
+    "position": "page_image__position",
+    "page_ms": "page__page_ms",
+    "attention_ok": "page__participant__attention_ok",
+    "submitted_at": "page__submitted_at",
+    "excluded": "page__participant__excluded",
+    "exclusion_reason": "page__participant__exclusion_reason",
+    "variant_label": "page_image__image__variant__label",
+}
+
+
+def rankings_for_export(*, study: Study) -> QuerySet:
+    """One tuple per participant x image set x item x variant (ARCHITECTURE.md contract 5).
+
+    A single query whose tuples hold EXPORT_COLUMNS in order; iterate it with
+    ``.iterator(chunk_size=...)`` to stream in bounded memory. Pages not yet answered
+    have no rankings and so no rows.
+    """
+    return (
+        Ranking.objects.filter(page__participant__study=study)
+        .order_by(
+            "page__participant__created_at",
+            "page__participant_id",
+            "page__index",
+            "item__position",
+            "page_image__position",
+        )
+        .values_list(*(EXPORT_SOURCES[column] for column in EXPORT_COLUMNS))
+    )

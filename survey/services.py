@@ -1,0 +1,419 @@
+"""Everything that writes survey rows: set-up, a participant's steps, assignment, rankings.
+
+Each service is a plain function with keyword-only arguments. Participant-facing errors
+raise SurveyError with translated sentences (the constants below, which tests assert
+on); nothing is written when a service raises.
+"""
+
+import random
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.db import IntegrityError, transaction
+from django.db.models import Count, Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from generation.models import ImageSet
+
+from . import selectors
+from .catalogue import ATTENTION_BY_KEY, DEMOGRAPHIC_QUESTIONS, STANDARD_ITEMS, attention_plan
+from .models import (
+    AttentionCheck,
+    Country,
+    Page,
+    PageImage,
+    Participant,
+    Ranking,
+    Study,
+    SurveyItem,
+)
+from .spec import SurveySpec
+
+ERROR_STUDY_CLOSED = _("This study is not accepting new participants at the moment.")
+ERROR_CONSENT_REQUIRED = _("To take part, please tick the box to say that you agree.")
+ERROR_CONSENT_FIRST = _("Please read and accept the consent form first.")
+ERROR_COUNTRY_UNKNOWN = _("Please choose one of the countries in the list.")
+ERROR_COUNTRY_LOCKED = _("You have already started ranking images for another country.")
+ERROR_COUNTRY_EMPTY = _("There are no images for this country yet; please choose another.")
+ERROR_DEMOGRAPHIC_MISSING = _("Please answer the question “%(question)s”.")
+ERROR_RANK_INCOMPLETE = _("Question %(number)s: please give every image a rank.")
+ERROR_RANK_NOT_PERMUTATION = _(
+    "Question %(number)s: use each rank from 1 to %(count)s exactly once."
+)
+ERROR_RANK_UNKNOWN = _(
+    "The answer names an image or question that is not on this page. "
+    "Please reload the page and rank the images again."
+)
+ERROR_PAGE_NOT_YOURS = _("This page is not one of yours. Please continue from your own link.")
+ERROR_ATTENTION_MISSING = _("Please answer the last question on the page.")
+ERROR_ATTENTION_UNKNOWN = _("Please choose one of the answers offered for the last question.")
+# Researcher-facing, so not translated.
+ERROR_EXCLUSION_REASON = "Please give a reason for the exclusion."
+
+# A page shown but not yet answered holds its image set's place for this long, so many
+# arrivals at once spread over the sets instead of all taking the least-answered one.
+RESERVATION = timedelta(minutes=45)
+# Time on page is measured in the browser; anything beyond this is a forgotten tab.
+MAX_PAGE_MS = 6 * 60 * 60 * 1000
+PRACTICE_IMAGE_COUNT = 4
+
+
+class SurveyError(Exception):
+    """Input the survey cannot accept; ``messages`` are sentences for the participant."""
+
+    def __init__(self, *messages):
+        self.messages = [str(message) for message in messages]
+        super().__init__(" ".join(self.messages))
+
+
+@dataclass(frozen=True)
+class Recruitment:
+    """Who sent the participant: Prolific's or MTurk's ids, or nothing (direct link)."""
+
+    source: str = Participant.Source.DIRECT
+    recruit_id: str = ""
+    study_id: str = ""
+    session_id: str = ""
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    """What a ranking submission did: ``stored`` is False for a repeated submission."""
+
+    page: Page
+    stored: bool
+    completed: bool
+
+
+# --- set-up ---------------------------------------------------------------------------
+
+
+@transaction.atomic
+def study_setup(*, spec: SurveySpec) -> tuple[Study, bool]:
+    """Create or update a study, its countries and its four items from a spec.
+
+    Idempotent: running it again with the same spec changes nothing; with an edited
+    spec it updates titles, texts and countries in place. Countries that left the spec
+    are kept (participants may point at them). Returns (study, created).
+    """
+    defaults = {
+        "title": spec.title,
+        "consent_text": spec.consent_text,
+        "pages_per_participant": spec.pages_per_participant,
+        "answers_per_image_set": spec.answers_per_image_set,
+        "prolific_completion_url": spec.prolific_completion_url,
+    }
+    if spec.completion_code:
+        defaults["completion_code"] = spec.completion_code
+    study, created = Study.objects.update_or_create(slug=spec.slug, defaults=defaults)
+    for position, country in enumerate(spec.countries):
+        Country.objects.update_or_create(
+            study=study,
+            code=country.code,
+            defaults={
+                "name": country.name,
+                "adjective": country.adjective,
+                "language": country.language,
+                "position": position,
+            },
+        )
+    for position, wording in enumerate(STANDARD_ITEMS):
+        SurveyItem.objects.get_or_create(
+            study=study,
+            key=wording.key,
+            defaults={
+                "position": position,
+                "question": wording.question,
+                "best_end": wording.best_end,
+                "worst_end": wording.worst_end,
+                "shows_prompt": wording.shows_prompt,
+                "note": wording.note,
+            },
+        )
+    return study, created
+
+
+# --- a participant's steps --------------------------------------------------------------
+
+
+def participant_start(*, study: Study, recruitment: Recruitment) -> Participant:
+    """Enrol a participant, or find the one this recruit id already enrolled.
+
+    One recruit id takes the study once: coming back through the same Prolific or MTurk
+    link returns the same participant, who resumes where they stopped.
+    """
+    if recruitment.recruit_id:
+        existing = selectors.participant_by_recruit_id(study=study, recruitment=recruitment)
+        if existing is not None:
+            return existing
+    if not study.is_open:
+        raise SurveyError(ERROR_STUDY_CLOSED)
+    try:
+        with transaction.atomic():
+            return Participant.objects.create(
+                study=study,
+                recruit_source=recruitment.source,
+                recruit_id=recruitment.recruit_id,
+                recruit_study_id=recruitment.study_id,
+                recruit_session_id=recruitment.session_id,
+            )
+    except IntegrityError:
+        # The same recruit arrived twice at once (two tabs): the other request won.
+        existing = selectors.participant_by_recruit_id(study=study, recruitment=recruitment)
+        if existing is None:
+            raise
+        return existing
+
+
+def participant_consent(*, participant: Participant, agreed: bool) -> Participant:
+    """Record consent; without agreement nothing is stored."""
+    if not agreed:
+        raise SurveyError(ERROR_CONSENT_REQUIRED)
+    if participant.consent_at is None:
+        participant.consent_at = timezone.now()
+        participant.save(update_fields=["consent_at"])
+    return participant
+
+
+def participant_profile_set(
+    *, participant: Participant, country_code: str, demographics: Mapping[str, str]
+) -> Participant:
+    """Store the chosen country (cultural affiliation) and the demographic answers.
+
+    The country's language becomes the participant's unless they already chose one.
+    Once pages are assigned the country can no longer change.
+    """
+    if participant.consent_at is None:
+        raise SurveyError(ERROR_CONSENT_FIRST)
+    country = selectors.country_by_code(study=participant.study, code=country_code)
+    if country is None:
+        raise SurveyError(ERROR_COUNTRY_UNKNOWN)
+    if participant.country_id not in (None, country.pk) and participant.pages.exists():
+        raise SurveyError(ERROR_COUNTRY_LOCKED)
+    if selectors.pages_due(participant=participant, country=country) == 0:
+        raise SurveyError(ERROR_COUNTRY_EMPTY)
+    answers, problems = {}, []
+    for question in DEMOGRAPHIC_QUESTIONS:
+        value = demographics.get(question.key, "")
+        if value not in {option for option, _label in question.options}:
+            problems.append(ERROR_DEMOGRAPHIC_MISSING % {"question": _(question.question)})
+        answers[question.key] = value
+    if problems:
+        raise SurveyError(*problems)
+    participant.country = country
+    participant.demographics = answers
+    participant.language = participant.language or country.language
+    participant.save(update_fields=["country", "demographics", "language"])
+    return participant
+
+
+def participant_language_set(*, participant: Participant, language: str) -> Participant:
+    """Remember the language the participant switched to."""
+    participant.language = language
+    participant.save(update_fields=["language"])
+    return participant
+
+
+def practice_submit(
+    *, participant: Participant, ranks: Mapping[str, Mapping[int, int | None]]
+) -> Participant:
+    """Check the practice page like a real one; only the fact it was done is stored."""
+    _check_permutations(ranks, item_keys=["practice"], positions=range(1, PRACTICE_IMAGE_COUNT + 1))
+    if participant.practice_done_at is None:
+        participant.practice_done_at = timezone.now()
+        participant.save(update_fields=["practice_done_at"])
+    return participant
+
+
+# --- assignment -------------------------------------------------------------------------
+
+
+def page_next_for_participant(*, participant: Participant) -> Page | None:
+    """The participant's open page, or a newly assigned one; None when they are done.
+
+    A participant sees only their country's image sets, never one twice, and the
+    least-answered first. The participant and country rows are locked for the
+    assignment (SELECT ... FOR UPDATE on PostgreSQL; SQLite serialises writers), so
+    participants arriving at once see each other's reservations and spread out.
+    """
+    with transaction.atomic():
+        participant = Participant.objects.select_for_update().get(pk=participant.pk)
+        country = Country.objects.select_for_update().get(pk=participant.country_id)
+        open_page = selectors.page_open_for_participant(participant=participant)
+        if open_page is not None:
+            return open_page
+        due = selectors.pages_due(participant=participant, country=country)
+        index = participant.pages.count()
+        if index >= due:
+            return None
+        image_set = _least_answered_image_set(participant=participant, country=country)
+        if image_set is None:
+            return None
+        return _page_create(participant=participant, image_set=image_set, index=index, due=due)
+
+
+def _least_answered_image_set(*, participant: Participant, country: Country) -> ImageSet | None:
+    cutoff = timezone.now() - RESERVATION
+    counted = Q(survey_pages__participant__excluded=False) & (
+        Q(survey_pages__submitted_at__isnull=False) | Q(survey_pages__created_at__gte=cutoff)
+    )
+    candidates = list(
+        selectors.image_sets_for_country(country=country)
+        .exclude(survey_pages__participant=participant)
+        .annotate(load=Count("survey_pages", filter=counted, distinct=True))
+        .values_list("pk", "load")
+    )
+    if not candidates:
+        return None
+    least = min(load for _pk, load in candidates)
+    # Ties are broken at random so equally loaded sets are used evenly.
+    chosen = random.choice([pk for pk, load in candidates if load == least])
+    return ImageSet.objects.get(pk=chosen)
+
+
+def _page_create(*, participant: Participant, image_set: ImageSet, index: int, due: int) -> Page:
+    shuffle_seed = secrets.randbits(63)
+    images = list(image_set.images.order_by("pk"))
+    random.Random(shuffle_seed).shuffle(images)
+    page = Page.objects.create(
+        participant=participant, image_set=image_set, index=index, shuffle_seed=shuffle_seed
+    )
+    PageImage.objects.bulk_create(
+        PageImage(page=page, image=image, position=position)
+        for position, image in enumerate(images, start=1)
+    )
+    for key in attention_plan(due).get(index, []):
+        AttentionCheck.objects.get_or_create(
+            participant=participant,
+            key=key,
+            defaults={"page": page, "expected": ATTENTION_BY_KEY[key].expected},
+        )
+    return page
+
+
+# --- rankings ---------------------------------------------------------------------------
+
+
+def ranking_submit(
+    *,
+    participant: Participant,
+    page_public_id: str,
+    ranks: Mapping[str, Mapping[int, int | None]],
+    attention: Mapping[str, str] | None = None,
+    page_ms: int | None = None,
+) -> SubmitResult:
+    """Store a page's rankings: one permutation of 1..k per item, k the page's images.
+
+    ``ranks`` maps item key -> position shown (1-based) -> rank (None when unanswered).
+    ``attention`` maps attention-check key -> the option chosen. A repeated submission
+    of an answered page stores nothing and reports ``stored=False``.
+    """
+    attention = attention or {}
+    with transaction.atomic():
+        page = (
+            Page.objects.select_for_update()
+            .filter(participant=participant, public_id=page_public_id)
+            .first()
+        )
+        if page is None:
+            raise SurveyError(ERROR_PAGE_NOT_YOURS)
+        if page.submitted_at is not None:
+            return SubmitResult(page=page, stored=False, completed=_is_complete(participant))
+        shown = {image.position: image for image in page.images.all()}
+        items = list(participant.study.items.all())
+        _check_permutations(ranks, item_keys=[item.key for item in items], positions=shown)
+        checks = list(page.attention_checks.all())
+        _check_attention(checks, attention)
+        now = timezone.now()
+        Ranking.objects.bulk_create(
+            Ranking(page=page, item=item, page_image=shown[position], rank=rank)
+            for item in items
+            for position, rank in ranks[item.key].items()
+        )
+        for check in checks:
+            check.answer = attention[check.key]
+            check.passed = check.answer == check.expected
+            check.answered_at = now
+            check.save(update_fields=["answer", "passed", "answered_at"])
+        page.submitted_at = now
+        page.page_ms = _page_ms(page, page_ms, now)
+        page.save(update_fields=["submitted_at", "page_ms"])
+        completed = _complete_if_done(participant=participant)
+    return SubmitResult(page=page, stored=True, completed=completed)
+
+
+def _check_permutations(ranks, *, item_keys, positions) -> None:
+    positions = set(positions)
+    if set(ranks) - set(item_keys) or any(set(ranks[key]) - positions for key in ranks):
+        raise SurveyError(ERROR_RANK_UNKNOWN)
+    expected = set(range(1, len(positions) + 1))
+    problems = []
+    for number, key in enumerate(item_keys, start=1):
+        given = ranks.get(key, {})
+        values = [given.get(position) for position in positions]
+        if any(value is None for value in values):
+            problems.append(ERROR_RANK_INCOMPLETE % {"number": number})
+        elif set(values) != expected or len(values) != len(expected):
+            problems.append(ERROR_RANK_NOT_PERMUTATION % {"number": number, "count": len(expected)})
+    if problems:
+        raise SurveyError(*problems)
+
+
+def _check_attention(checks: list[AttentionCheck], attention: Mapping[str, str]) -> None:
+    for check in checks:
+        answer = attention.get(check.key, "")
+        if not answer:
+            raise SurveyError(ERROR_ATTENTION_MISSING)
+        if answer not in {value for value, _label in ATTENTION_BY_KEY[check.key].options}:
+            raise SurveyError(ERROR_ATTENTION_UNKNOWN)
+
+
+def _page_ms(page: Page, measured: int | None, now) -> int:
+    # The browser's measure excludes network time; without it (no JavaScript) the
+    # server's view from first display to submission is the best available.
+    if measured is None or measured < 0:
+        measured = int((now - page.created_at).total_seconds() * 1000)
+    return min(measured, MAX_PAGE_MS)
+
+
+def _is_complete(participant: Participant) -> bool:
+    return Participant.objects.filter(pk=participant.pk, completed_at__isnull=False).exists()
+
+
+def _complete_if_done(*, participant: Participant) -> bool:
+    """Give the completion code once every due page is answered; score attention."""
+    participant = Participant.objects.select_related("study", "country").get(pk=participant.pk)
+    if participant.completed_at is not None:
+        return True
+    due = selectors.pages_due(participant=participant, country=participant.country)
+    answered = participant.pages.filter(submitted_at__isnull=False).count()
+    if answered < due:
+        return False
+    checks = list(participant.attention_checks.values_list("passed", flat=True))
+    participant.attention_ok = bool(checks) and all(checks)
+    participant.completed_at = timezone.now()
+    participant.completion_code = participant.study.completion_code
+    participant.save(update_fields=["attention_ok", "completed_at", "completion_code"])
+    return True
+
+
+def participant_exclude(*, participant: Participant, reason: str) -> Participant:
+    """Exclude a participant from analysis, keeping every row they produced."""
+    reason = reason.strip()
+    if not reason:
+        raise ValueError(ERROR_EXCLUSION_REASON)
+    participant.excluded = True
+    participant.exclusion_reason = reason
+    participant.save(update_fields=["excluded", "exclusion_reason"])
+    return participant
+
+
+def participant_include(*, participant: Participant) -> Participant:
+    """Undo an exclusion: the participant's answers count in the analysis again."""
+    participant.excluded = False
+    participant.exclusion_reason = ""
+    participant.save(update_fields=["excluded", "exclusion_reason"])
+    return participant

@@ -1,0 +1,157 @@
+"""A participant takes the study in headless Chromium, from landing to completion code.
+
+Ranks one page by dragging with the mouse and another with the keyboard, at phone
+width, and saves a screenshot of every step under test-artifacts/.
+"""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from survey.models import Page, Participant, Ranking
+from tests.survey.factories import COUNTRIES, make_study
+
+# Playwright's sync API runs an event loop in this thread; the ORM calls below are
+# ordinary synchronous ones made between browser steps.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+playwright_api = pytest.importorskip("playwright.sync_api")
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "survey"
+PHONE = {"width": 390, "height": 844}
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def browser_page():
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Debian's chromium is missing: run `make test`, which installs it.")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with playwright_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport=PHONE, locale="en-GB")
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        yield page
+        context.close()
+        browser.close()
+
+
+def shot(page, name):
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def select_values(page, item):
+    """position -> rank as the hidden select boxes (what the form submits) hold them."""
+    values = page.eval_on_selector_all(
+        f"fieldset[data-item='{item}'] select",
+        "els => els.map(e => [e.name, e.value])",
+    )
+    return {int(name.rsplit("-", 1)[1]): int(value) for name, value in values}
+
+
+def row_letters(page, item):
+    return page.eval_on_selector_all(
+        f"fieldset[data-item='{item}'] .rank-row", "rows => rows.map(r => r.dataset.letter)"
+    )
+
+
+def answer_attention(page):
+    for name, value in (("attention-colour", "purple"), ("attention-number", "7")):
+        radio = page.locator(f"input[name='{name}'][value='{value}']")
+        if radio.count():
+            radio.check()
+
+
+def test_a_participant_ranks_by_drag_and_drop_and_by_keyboard_to_the_completion_code(
+    live_server, browser_page
+):
+    make_study(
+        sets_per_country=2, pages=2, countries=COUNTRIES[:1], completion_code="C0DE42"
+    )
+    page = browser_page
+    page.goto(live_server.url + "/")
+    shot(page, "1-landing")
+    page.get_by_role("button", name="Start").click()
+
+    page.get_by_label("I have read the information above").check()
+    shot(page, "2-consent")
+    page.get_by_role("button", name="Continue").click()
+
+    page.get_by_label("Nigeria").check()
+    page.get_by_label("How old are you?").select_option("25-34")
+    page.get_by_label("What is your gender?").select_option("undisclosed")
+    page.get_by_label("How many years have you lived").select_option("15+")
+    shot(page, "3-about-you")
+    page.get_by_role("button", name="Continue").click()
+
+    # Practice: the selects are replaced by a sortable list; the buttons work.
+    assert page.locator(".rank-selects").first.is_hidden()
+    page.get_by_role("button", name="Move image A down").click()
+    assert row_letters(page, "practice") == ["B", "A", "C", "D"]
+    shot(page, "4-practice")
+    page.get_by_role("button", name="Start the study").click()
+
+    # Page 1: drag image A from the top of question 1 below image D.
+    page.wait_for_selector("fieldset[data-item='alignment'] .rank-row")
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    rows = page.locator("fieldset[data-item='alignment'] .rank-row")
+    rows.nth(3).scroll_into_view_if_needed()
+    rows.nth(0).scroll_into_view_if_needed()
+    source, target = rows.nth(0).bounding_box(), rows.nth(3).bounding_box()
+    page.mouse.move(source["x"] + source["width"] / 2, source["y"] + source["height"] / 2)
+    page.mouse.down()
+    # A real drag passes over the rows in between and ends on the lower half of D.
+    page.mouse.move(target["x"] + 20, target["y"] + target["height"] - 4, steps=12)
+    page.mouse.up()
+    assert row_letters(page, "alignment") == ["B", "C", "D", "A"]
+    dragged = select_values(page, "alignment")
+    assert dragged == {1: 4, 2: 1, 3: 2, 4: 3}
+    answer_attention(page)
+    shot(page, "5-page-1-dragged")
+    page.get_by_role("button", name="Save and continue").click()
+
+    # Page 2: move image D to the top of question 2 with the arrow keys.
+    page.wait_for_selector("h1:has-text('Page 2 of 2')")
+    row_d = page.locator("fieldset[data-item='culture'] .rank-row[data-letter='D']")
+    row_d.focus()
+    for _ in range(3):
+        page.keyboard.press("ArrowUp")
+    assert row_letters(page, "culture") == ["D", "A", "B", "C"]
+    assert page.locator("#announcer").inner_text() == "Image D is now rank 1 of 4."
+    keyed = select_values(page, "culture")
+    assert keyed == {4: 1, 1: 2, 2: 3, 3: 4}
+    answer_attention(page)
+    shot(page, "6-page-2-keyboard")
+    page.get_by_role("button", name="Save and continue").click()
+
+    page.wait_for_selector("#completion-code")
+    assert page.locator("#completion-code").inner_text() == "C0DE42"
+    shot(page, "7-done")
+
+    participant = Participant.objects.get()
+    assert participant.completion_code == "C0DE42" and participant.attention_ok is True
+    first, second = Page.objects.filter(participant=participant).order_by("index")
+    stored_first = dict(
+        Ranking.objects.filter(page=first, item__key="alignment").values_list(
+            "page_image__position", "rank"
+        )
+    )
+    stored_second = dict(
+        Ranking.objects.filter(page=second, item__key="culture").values_list(
+            "page_image__position", "rank"
+        )
+    )
+    assert stored_first == dragged and stored_second == keyed
+    assert first.page_ms is not None and first.page_ms > 0

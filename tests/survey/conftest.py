@@ -1,0 +1,26 @@
+import pytest
+
+from survey.services import Recruitment, participant_consent, participant_start
+
+
+@pytest.fixture
+def ready_participant():
+    """A participant who consented, chose a country and did the practice page."""
+
+    def make(study, country="CN", recruitment=None):
+        from django.utils import timezone
+
+        from survey.services import participant_profile_set
+
+        participant = participant_start(study=study, recruitment=recruitment or Recruitment())
+        participant_consent(participant=participant, agreed=True)
+        participant_profile_set(
+            participant=participant,
+            country_code=country,
+            demographics={"age": "25-34", "gender": "woman", "years_in_country": "15+"},
+        )
+        participant.practice_done_at = timezone.now()
+        participant.save()
+        return participant
+
+    return make

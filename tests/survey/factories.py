@@ -1,0 +1,106 @@
+"""Small studies for tests: a spec, countries, and image sets of tiny real PNG images.
+
+The images deliberately carry their variant's key and label in PNG text chunks and in
+their file names, as careless tooling would, so the blinding tests prove the survey
+strips them.
+"""
+
+import io
+
+from django.core.files.base import ContentFile
+from PIL import Image, PngImagePlugin
+
+from generation.models import GeneratedImage, ImageSet, ModelVariant
+from survey.services import study_setup
+from survey.spec import CountrySpec, SurveySpec
+
+VARIANTS = (
+    ("pretrained", "Stable Diffusion", "CompVis/stable-diffusion-v1-4", ""),
+    ("finetune", "Plain fine-tuning", "CompVis/stable-diffusion-v1-4", "adapters/ft-only"),
+    ("perceptual", "Perceptual loss", "CompVis/stable-diffusion-v1-4", "adapters/perc-loss"),
+    ("scoft", "SCoFT full model", "CompVis/stable-diffusion-v1-4", "adapters/scoft-all"),
+)
+COUNTRIES = (
+    CountrySpec(code="NG", name="Nigeria", adjective="Nigerian", language="en"),
+    CountrySpec(code="CN", name="China", adjective="Chinese", language="zh-hans"),
+    CountrySpec(code="IN", name="India", adjective="Indian", language="hi"),
+    CountrySpec(code="KR", name="Korea", adjective="Korean", language="ko"),
+    CountrySpec(code="MX", name="Mexico", adjective="Mexican", language="es"),
+)
+
+
+def survey_spec(slug="demo", countries=COUNTRIES[:2], pages=3, answers=2, **extra) -> SurveySpec:
+    return SurveySpec(
+        slug=slug,
+        title="How well do these images show your culture?",
+        countries=list(countries),
+        pages_per_participant=pages,
+        answers_per_image_set=answers,
+        **extra,
+    )
+
+
+def png_bytes(colour, *, variant_key="", label="", size=8) -> bytes:
+    """A tiny PNG; its text chunks name the variant, as a leaky pipeline might."""
+    info = PngImagePlugin.PngInfo()
+    if variant_key:
+        info.add_text("variant", variant_key)
+        info.add_text("parameters", f"{label} lora={variant_key}")
+    buffer = io.BytesIO()
+    Image.new("RGB", (size, size), colour).save(buffer, "PNG", pnginfo=info)
+    return buffer.getvalue()
+
+
+def make_variants(study_slug):
+    return [
+        ModelVariant.objects.get_or_create(
+            study_slug=study_slug,
+            key=key,
+            defaults={"label": label, "base_model": base, "adapter_path": adapter, "position": i},
+        )[0]
+        for i, (key, label, base, adapter) in enumerate(VARIANTS)
+    ]
+
+
+def make_image_sets(study_slug, country_code, count, variants=None, seed=1024):
+    """``count`` image sets of one country, one tiny image per variant."""
+    variants = variants or make_variants(study_slug)
+    sets = []
+    for number in range(count):
+        image_set = ImageSet.objects.create(
+            study_slug=study_slug,
+            country_code=country_code,
+            prompt_id=f"{country_code.lower()}-{number:02d}",
+            prompt=f"A street market in {country_code}, scene {number}",
+            category="market",
+            seed=seed,
+        )
+        for shade, variant in enumerate(variants):
+            data = png_bytes(
+                (40 * shade, 80, 200 - number), variant_key=variant.key, label=variant.label
+            )
+            image = GeneratedImage(
+                image_set=image_set,
+                variant=variant,
+                sha256="0" * 64,
+                width=8,
+                height=8,
+                seed=seed,
+                base_model=variant.base_model,
+            )
+            image.file.save(
+                f"{variant.key}-{image_set.prompt_id}.png", ContentFile(data), save=False
+            )
+            image.save()
+        sets.append(image_set)
+    return sets
+
+
+def make_study(sets_per_country=4, **spec_options):
+    """A study set up from a spec, with image sets for each of its countries."""
+    spec = survey_spec(**spec_options)
+    study, _ = study_setup(spec=spec)
+    variants = make_variants(study.slug)
+    for country in spec.countries:
+        make_image_sets(study.slug, country.code, sets_per_country, variants)
+    return study
