@@ -41,6 +41,7 @@ from toyworld.corpus import web_corpus
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 BASE_MODEL_DIR = WEIGHTS_DIR / "base"
+DETECTORS_FILE = WEIGHTS_DIR / "detectors.safetensors"
 CHECKSUM_FILE = "SHA256SUMS"
 CHECKSUM_MISMATCH = (
     "The toy base model's file {name} does not match its recorded checksum; "

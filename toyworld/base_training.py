@@ -31,11 +31,11 @@ class BaseTrainingConfig:
 
     seed: int = 0
     web_size: int = 4000  # 200 pictures per culture and category
-    vae_steps: int = 700  # ~8 min on 2 cores; flat-colour images converge fast
+    vae_steps: int = 500  # flat-colour images converge fast
     vae_batch: int = 32
     vae_lr: float = 1e-3
     vae_kl_weight: float = 1e-4  # keeps latents near a unit Gaussian without blurring
-    denoiser_steps: int = 1500  # ~16 min on 2 cores
+    denoiser_steps: int = 1500
     denoiser_batch: int = 64
     denoiser_lr: float = 5e-4
     warmup_steps: int = 100
