@@ -37,9 +37,9 @@ def _train_base(args: argparse.Namespace) -> None:
 
 def _fit_detectors(args: argparse.Namespace) -> None:
     from toyworld.calibration import fit_and_measure
-    from toyworld.sampling import load_base_pipeline
+    from toyworld.sampling import load_toy_pipeline
 
-    vae = load_base_pipeline(args.model).vae
+    vae = load_toy_pipeline(args.model).vae
     detectors = fit_and_measure(vae, args.train_images, args.test_images)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     detectors.save(args.out)

@@ -115,12 +115,15 @@ def _save_atomically(model, folder: Path) -> None:
 
 
 def save_base_model(pipeline, out: Path, config, arch, minutes: float) -> None:
-    """Save in fp16 (the toy world's flat colours lose nothing) with a recipe and checksums."""
+    """Save in fp32 with a recipe and checksums.
+
+    fp32, not fp16: diffusers loads weights in the dtype they are stored in unless told
+    otherwise, and an fp16 pipeline does not run on a CPU; fp32 still fits in ~18 MB.
+    """
     staging = out.with_name(out.name + ".partial")
     if staging.exists():
         shutil.rmtree(staging)
-    pipeline.to(torch.float16).save_pretrained(staging, safe_serialization=True)
-    pipeline.to(torch.float32)
+    pipeline.save_pretrained(staging, safe_serialization=True)
     recipe = {
         "command": "python -m toyworld train-base",
         "training": asdict(config),

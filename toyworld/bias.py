@@ -10,7 +10,7 @@ from toyworld.corpus import WEB_BIAS
 from toyworld.detectors import Detectors
 from toyworld.measures import wilson
 from toyworld.report import PromptSet
-from toyworld.sampling import load_base_pipeline, sample_images
+from toyworld.sampling import load_toy_pipeline, sample_images
 
 
 def measure_base_bias(model: Path, detectors_file: Path, seeds_per_prompt: int = 16) -> str:
@@ -18,7 +18,7 @@ def measure_base_bias(model: Path, detectors_file: Path, seeds_per_prompt: int =
     detectors = Detectors.load(detectors_file)
     prompt_set = PromptSet(seeds_per_prompt=seeds_per_prompt)
     rows = prompt_set.rows()
-    images = sample_images(load_base_pipeline(model), [r[2] for r in rows], [r[3] for r in rows])
+    images = sample_images(load_toy_pipeline(model), [r[2] for r in rows], [r[3] for r in rows])
     return bias_table(images, rows, detectors)
 
 
