@@ -18,16 +18,22 @@ PRODUCTION_ENV = {
 }
 
 
+def clean_environment(**env: str) -> dict[str, str]:
+    """This process's environment without Django or service settings, plus `env`.
+
+    Other test modules may set Django variables (DJANGO_ALLOW_ASYNC_UNSAFE for the browser
+    test); a subprocess that checks the deployment must not inherit them.
+    """
+    prefixes = ("DJANGO_", "DATABASE_URL", "CACHE_URL")
+    base = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
+    return {**base, **env}
+
+
 def run_python(code: str, **env: str) -> subprocess.CompletedProcess:
-    base = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("DJANGO_", "DATABASE_URL", "CACHE_URL"))
-    }
     return subprocess.run(
         [sys.executable, "-c", code],
         cwd=ROOT,
-        env={**base, **env},
+        env=clean_environment(**env),
         capture_output=True,
         text=True,
         timeout=120,
@@ -44,7 +50,7 @@ def test_production_settings_pass_the_deployment_check():
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         cwd=ROOT,
-        env={**os.environ, **PRODUCTION_ENV},
+        env=clean_environment(**PRODUCTION_ENV),
         capture_output=True,
         text=True,
         timeout=120,
