@@ -269,6 +269,7 @@ def batch_generate(
     todo = [
         j for j in mine if not archive.is_intact(entries.get(j.key), output, recipe=recipes.of(j))
     ]
+    skipped = len(mine) - len(todo)
     yield Planned(
         spec,
         output,
@@ -277,29 +278,17 @@ def batch_generate(
         processes.count,
         len(mine),
         todo,
-        len(mine) - len(todo),
+        skipped,
         batch_size,
     )
     if dry_run:
         return
-    summary = Summary(skipped=len(mine) - len(todo))
+    summary = Summary(skipped=skipped)
     if todo:
-        versions = backend.library_versions()
-        writer = archive.ManifestWriter(archive.manifest_path(output, processes.index))
-        with writer:
+        with archive.ManifestWriter(archive.manifest_path(output, processes.index)) as writer:
+            run = _Run(spec, backend, writer, recipes, summary, total=len(todo))
             for key, jobs in by_variant(todo).items():
-                yield from _generate_variant(
-                    spec,
-                    spec.variant(key),
-                    jobs,
-                    backend,
-                    writer,
-                    recipes,
-                    versions,
-                    batch_size,
-                    summary,
-                    len(todo),
-                )
+                yield from run.variant(spec.variant(key), jobs, batch_size)
     processes.wait()
     if processes.is_main:
         summary.partials_removed = archive.remove_partials(output)
@@ -307,71 +296,86 @@ def batch_generate(
     yield summary
 
 
-def _generate_variant(
-    spec, variant, jobs, backend, writer, recipes, versions, batch_size, summary, total
-) -> Iterator[Progress]:
-    try:
-        pipe = backend.load(variant)
-    except Exception as error:  # report and go on with the other variants
-        summary.failed += len(jobs)
-        summary.errors.append(
-            MODEL_LOAD_FAILED.format(key=variant.key, model=variant.model, error=error)
-        )
-        yield Progress(summary.generated, summary.failed, total)
-        return
-    for batch in batches(jobs, batch_size):
+class _Run:
+    """One process's generation: pipeline calls, images saved, manifest lines, counts."""
+
+    def __init__(self, spec, backend, writer, recipes: _Recipes, summary: Summary, *, total):
+        self.spec = spec
+        self.backend = backend
+        self.writer = writer
+        self.recipes = recipes
+        self.summary = summary
+        self.total = total
+        self.versions = backend.library_versions()
+
+    def progress(self) -> Progress:
+        return Progress(self.summary.generated, self.summary.failed, self.total)
+
+    def variant(self, variant: Variant, jobs: list[Job], batch_size: int) -> Iterator[Progress]:
+        """Load the variant's pipeline once and make its images, a batch per call."""
+        summary = self.summary
         try:
-            images = backend.sample(pipe, [j.prompt for j in batch], [j.seed for j in batch])
-        except Exception as error:  # one bad call should not cost the whole batch run
-            summary.failed += len(batch)
+            pipe = self.backend.load(variant)
+        except Exception as error:  # report, and go on with the other variants
+            summary.failed += len(jobs)
             summary.errors.append(
-                BATCH_FAILED.format(
-                    key=variant.key, jobs=", ".join(j.key for j in batch), error=error
-                )
+                MODEL_LOAD_FAILED.format(key=variant.key, model=variant.model, error=error)
             )
-        else:
-            for job, image in zip(batch, images, strict=True):
-                _save(spec, variant, job, image, backend, writer, recipes, versions)
-                summary.generated += 1
-        yield Progress(summary.generated, summary.failed, total)
+            yield self.progress()
+            return
+        for batch in batches(jobs, batch_size):
+            try:
+                images = self.backend.sample(
+                    pipe, [j.prompt for j in batch], [j.seed for j in batch]
+                )
+            except Exception as error:  # one bad call should not cost the whole run
+                summary.failed += len(batch)
+                keys = ", ".join(j.key for j in batch)
+                summary.errors.append(BATCH_FAILED.format(key=variant.key, jobs=keys, error=error))
+            else:
+                for job, image in zip(batch, images, strict=True):
+                    self.save(variant, job, image)
+                    summary.generated += 1
+            yield self.progress()
 
-
-def _save(spec, variant, job, image, backend, writer, recipes, versions) -> None:
-    """Write one image atomically, then its manifest line (in that order: crash-safe)."""
-    settings = recipes.settings
-    record = ImageRecord(
-        variant_key=job.variant_key,
-        country_code=job.country_code,
-        prompt_id=job.prompt_id,
-        prompt=job.prompt,
-        category=job.category,
-        seed=job.seed,
-        file=storage_name(spec, job),
-        sha256="",
-        width=image.width,
-        height=image.height,
-        base_model=variant.model,
-        adapter_sha256=recipes.adapter_sha256[variant.key],
-        scheduler=settings["scheduler"],
-        steps=settings["steps"],
-        guidance=settings["guidance"],
-        device=backend.device,
-        library_versions=versions,
-    )
-    parameters = {
-        "prompt": job.prompt,
-        "seed": job.seed,
-        "variant": variant.key,
-        "base_model": variant.model,
-        "adapter_sha256": record.adapter_sha256,
-        **settings,
-    }
-    path = writer.path.parent / job.relative_path
-    sha = archive.save_png(image, path, text={"parameters": json.dumps(parameters)})
-    record = replace(record, sha256=sha)
-    writer.append(
-        archive.ManifestEntry(job.key, job.relative_path, sha, recipes.of(job), record.as_dict())
-    )
+    def save(self, variant: Variant, job: Job, image) -> None:
+        """Write one image atomically, then its manifest line (in that order: crash-safe)."""
+        settings = self.recipes.settings
+        adapter_sha256 = self.recipes.adapter_sha256[variant.key]
+        parameters = {
+            "prompt": job.prompt,
+            "seed": job.seed,
+            "variant": variant.key,
+            "base_model": variant.model,
+            "adapter_sha256": adapter_sha256,
+            **settings,
+        }
+        path = self.writer.path.parent / job.relative_path
+        sha = archive.save_png(image, path, text={"parameters": json.dumps(parameters)})
+        record = ImageRecord(
+            variant_key=job.variant_key,
+            country_code=job.country_code,
+            prompt_id=job.prompt_id,
+            prompt=job.prompt,
+            category=job.category,
+            seed=job.seed,
+            file=storage_name(self.spec, job),
+            sha256=sha,
+            width=image.width,
+            height=image.height,
+            base_model=variant.model,
+            adapter_sha256=adapter_sha256,
+            scheduler=settings["scheduler"],
+            steps=settings["steps"],
+            guidance=settings["guidance"],
+            device=self.backend.device,
+            library_versions=self.versions,
+        )
+        self.writer.append(
+            archive.ManifestEntry(
+                job.key, job.relative_path, sha, self.recipes.of(job), record.as_dict()
+            )
+        )
 
 
 def _register(spec: StudySpec, output: Path, jobs: list[Job], recipes: _Recipes):

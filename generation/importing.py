@@ -111,6 +111,7 @@ class ImportPlan:
     study_slug: str
     variants: tuple[VariantRecord, ...]
     images: tuple[ImportImage, ...]
+    from_spec: bool = False  # the spec describes the variants fully: update their rows
 
     @property
     def image_set_count(self) -> int:
@@ -164,7 +165,9 @@ def import_plan(
     checker.check_database(slug, images)
     if checker.problems:
         raise ImportProblems(path, checker.problems)
-    return ImportPlan(slug, tuple(checker.variant_records()), tuple(images))
+    return ImportPlan(
+        slug, tuple(checker.variant_records()), tuple(images), from_spec=spec is not None
+    )
 
 
 def import_apply(plan: ImportPlan) -> RegisterResult:
@@ -173,7 +176,12 @@ def import_apply(plan: ImportPlan) -> RegisterResult:
     for image in plan.images:
         archive.copy_file(image.source, media / image.record.file)
     records = [image.record for image in plan.images]
-    return image_sets_register(study_slug=plan.study_slug, variants=plan.variants, images=records)
+    return image_sets_register(
+        study_slug=plan.study_slug,
+        variants=plan.variants,
+        images=records,
+        update_variants=plan.from_spec,
+    )
 
 
 class _Checker:

@@ -105,20 +105,31 @@ IMAGE_FIELDS = (
 
 
 def image_sets_register(
-    *, study_slug: str, variants: Sequence[VariantRecord], images: Iterable[ImageRecord]
+    *,
+    study_slug: str,
+    variants: Sequence[VariantRecord],
+    images: Iterable[ImageRecord],
+    update_variants: bool = True,
 ) -> RegisterResult:
     """Create or update the variants, and the image sets that are complete, in one transaction.
 
     Idempotent: registering the same images again leaves every row as it was. An image
     whose file or hash changed (remade after its recipe changed) updates its row in place,
     keeping its public id. Rows are read and written in bulk: a study has thousands.
+    With `update_variants=False`, variants already recorded keep their label, model and
+    position (an import without a spec knows less about them than generate_batch did).
     """
     keys = [variant.key for variant in variants]
     complete, incomplete = complete_image_sets(images, keys)
     result = RegisterResult(incomplete_image_sets=incomplete, image_sets_registered=len(complete))
     with transaction.atomic():
+        upsert = (
+            ModelVariant.objects.update_or_create
+            if update_variants
+            else ModelVariant.objects.get_or_create
+        )
         rows = {
-            variant.key: ModelVariant.objects.update_or_create(
+            variant.key: upsert(
                 study_slug=study_slug,
                 key=variant.key,
                 defaults={k: v for k, v in asdict(variant).items() if k != "key"},

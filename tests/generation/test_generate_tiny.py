@@ -2,7 +2,6 @@
 
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -14,8 +13,12 @@ from django.core.management import CommandError, call_command
 from PIL import Image
 
 from generation import archive
-from generation.generate import sampler_settings
-from generation.management.commands.generate_batch import BAD_SAMPLER
+from generation.generate import accelerate_processes, sampler_settings
+from generation.management.commands.generate_batch import (
+    BAD_BATCH_SIZE,
+    BAD_SAMPLER,
+    SOME_IMAGES_FAILED,
+)
 from generation.models import GeneratedImage, ImageSet
 
 from .conftest import spec_text
@@ -104,22 +107,11 @@ def subprocess_env(tmp_path: Path, cache: Path) -> dict[str, str]:
     return env
 
 
-def manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-
-
+@pytest.mark.django_db
 def test_a_batch_killed_with_sigkill_and_rerun_ends_with_exactly_the_expected_images(
-    tiny_model, scoft_cache, tmp_path
+    tiny_model, scoft_cache, tmp_path, settings
 ):
-    env = subprocess_env(tmp_path, scoft_cache)
-    assert manage("migrate", "-v0", env=env).returncode == 0
+    settings.MEDIA_ROOT = str(tmp_path / "media")
     spec = tmp_path / "study.toml"
     # 2 variants x 3 prompts x 2 seeds = 12 images in 6 sets, 2 per pipeline call.
     spec.write_text(
@@ -127,14 +119,14 @@ def test_a_batch_killed_with_sigkill_and_rerun_ends_with_exactly_the_expected_im
             countries={"CN": 3},
             seeds=(1, 2),
             batch_size=2,
-            sampler="steps = 12\nwidth = 64\nheight = 64",
+            sampler="steps = 4\nwidth = 32\nheight = 32",
         )
     )
     output = tmp_path / "media" / "generated" / "test-study"
     process = subprocess.Popen(
         [sys.executable, "manage.py", "generate_batch", str(spec), "--no-progress"],
         cwd=ROOT,
-        env=env,
+        env=subprocess_env(tmp_path, scoft_cache),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
@@ -149,17 +141,90 @@ def test_a_batch_killed_with_sigkill_and_rerun_ends_with_exactly_the_expected_im
     assert process.returncode == -signal.SIGKILL
     finished = len(archive.read_manifests(output))
     assert 2 <= finished < 12  # killed mid-run, with some images done
-    database = sqlite3.connect(tmp_path / "db.sqlite3")
-    assert database.execute("select count(*) from generation_generatedimage").fetchone() == (0,)
+    # The killed run never reached its database (the records are written last): the
+    # subprocess's SQLite file was never even created.
+    assert not (tmp_path / "db.sqlite3").exists()
 
-    rerun = manage("generate_batch", str(spec), "--no-progress", env=env)
-    assert rerun.returncode == 0, rerun.stderr
-    assert f"generated {12 - finished}, skipped {finished}, failed 0" in rerun.stdout
+    out = StringIO()
+    call_command("generate_batch", str(spec), "--no-progress", stdout=out)
+    assert f"generated {12 - finished}, skipped {finished}, failed 0" in out.getvalue()
     pngs = sorted(output.rglob("*.png"))
     assert len(pngs) == 12 and not list(output.rglob("*.partial"))
-    rows = database.execute("select file, sha256 from generation_generatedimage").fetchall()
-    assert database.execute("select count(*) from generation_imageset").fetchone() == (6,)
-    assert len(rows) == 12 and len({file for file, _ in rows}) == 12
-    for file, sha in rows:
-        assert archive.sha256_file(tmp_path / "media" / file) == sha
-    database.close()
+    assert ImageSet.objects.count() == 6 and GeneratedImage.objects.count() == 12
+    files = set(GeneratedImage.objects.values_list("file", flat=True))
+    assert files == {p.relative_to(tmp_path / "media").as_posix() for p in pngs}
+    for image in GeneratedImage.objects.all():
+        assert archive.sha256_file(tmp_path / "media" / image.file.name) == image.sha256
+    assert len(archive.read_manifests(output)) == 12
+
+
+@pytest.mark.django_db
+def test_a_model_that_cannot_load_fails_its_images_and_the_command_says_rerun(
+    tiny_model, tmp_path, media_root
+):
+    spec = tmp_path / "study.toml"
+    text = spec_text(countries={"CN": 1}, seeds=(3,), sampler=SMALL)
+    spec.write_text(text.replace('model = "tiny"', 'model = "nobody/no-such-model"', 1))
+    out = StringIO()
+    with pytest.raises(CommandError) as caught:
+        call_command("generate_batch", str(spec), "--no-progress", stdout=out)
+    message = str(caught.value)
+    assert message.startswith(SOME_IMAGES_FAILED.split("{error}")[0].format(failed=1))
+    assert "Could not load variant 'pretrained' (nobody/no-such-model)" in message
+    assert "generated 1, skipped 0, failed 1" in out.getvalue()
+    assert GeneratedImage.objects.count() == 0  # the image set is incomplete
+
+
+def test_one_process_without_a_launcher_is_the_main_process_on_the_cpu():
+    processes = accelerate_processes()
+    assert (processes.index, processes.count, processes.is_main) == (0, 1, True)
+    assert processes.device == "cpu"
+
+
+def test_a_batch_size_below_one_is_refused(tmp_path):
+    spec = tmp_path / "study.toml"
+    spec.write_text(spec_text())
+    with pytest.raises(CommandError, match=BAD_BATCH_SIZE):
+        call_command("generate_batch", str(spec), "--batch-size", "0")
+
+
+def write_lora_adapter(tiny_model: Path, folder: Path) -> Path:
+    """A LoRA adapter for the tiny UNet, with random (not zero) weights so it shows."""
+    from diffusers import StableDiffusionPipeline
+    from diffusers.utils import convert_state_dict_to_diffusers
+    from peft import LoraConfig, get_peft_model_state_dict
+
+    from scoft_core.models import load_pipeline
+
+    pipe = load_pipeline(tiny_model)
+    pipe.unet.add_adapter(
+        LoraConfig(
+            r=4,
+            lora_alpha=4,
+            init_lora_weights=False,
+            target_modules=["to_q", "to_k", "to_v", "to_out.0"],
+        )
+    )
+    layers = convert_state_dict_to_diffusers(get_peft_model_state_dict(pipe.unet))
+    StableDiffusionPipeline.save_lora_weights(folder, unet_lora_layers=layers)
+    return folder
+
+
+@pytest.mark.django_db
+def test_a_variant_with_an_adapter_draws_its_own_images_and_records_the_adapter_hash(
+    tiny_model, tmp_path, media_root
+):
+    adapter = write_lora_adapter(tiny_model, tmp_path / "adapters" / "scoft-mpc")
+    spec = tmp_path / "study.toml"
+    text = spec_text(countries={"CN": 1}, seeds=(3,), sampler=SMALL)
+    marker = 'label = "Variant scoft-mpc"'
+    spec.write_text(text.replace(marker, marker + '\nadapter = "adapters/scoft-mpc"'))
+    call_command("generate_batch", str(spec), "--no-progress", stdout=StringIO())
+    base, tuned = GeneratedImage.objects.order_by("variant__position")
+    assert (base.adapter_sha256, tuned.adapter_sha256) == ("", archive.sha256_folder(adapter))
+    assert tuned.variant.adapter_path == str(adapter)
+    with (
+        Image.open(media_root / base.file.name) as a,
+        Image.open(media_root / tuned.file.name) as b,
+    ):
+        assert a.tobytes() != b.tobytes()

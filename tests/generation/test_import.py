@@ -278,3 +278,19 @@ def test_an_image_already_registered_elsewhere_is_a_duplicate(survey_images):
 def test_a_badly_written_option_is_a_command_error(survey_images):
     with pytest.raises(CommandError, match="must look like NAME=VALUE"):
         call_command("import_batch", str(survey_images), "--study", "s", "--variant", "oops")
+
+
+def test_an_import_without_a_spec_keeps_what_generate_batch_recorded_about_a_variant(
+    survey_images,
+):
+    ModelVariant.objects.create(
+        study_slug="s",
+        key="pretrained",
+        label="SD 1.4 (ours)",
+        base_model="CompVis/stable-diffusion-v1-4",
+        position=0,
+    )
+    import_apply(import_plan(survey_images / "Nigeria", study_slug="s"))
+    variant = ModelVariant.objects.get(study_slug="s", key="pretrained")
+    assert (variant.label, variant.base_model) == ("SD 1.4 (ours)", "CompVis/stable-diffusion-v1-4")
+    assert ModelVariant.objects.get(study_slug="s", key="scoft-mpc").label == "SCoFT+MPC"

@@ -9,6 +9,7 @@ SOME_IMAGES_FAILED = (
     "the same command again to make only the missing ones. First error: {error}"
 )
 BAD_SAMPLER = "The study spec's sampler settings cannot be used: {error}"
+BAD_BATCH_SIZE = "--batch-size must be at least 1."
 
 
 class Command(BaseCommand):
@@ -32,19 +33,20 @@ class Command(BaseCommand):
 
     def handle(self, *args, spec, dry_run, batch_size, no_progress, **options):
         # Imported here: the ML stack loads only when images are actually made.
-        from generation.generate import Planned, Progress, Summary, batch_generate
+        from generation.generate import Progress, Summary, batch_generate, sampler_settings
 
         if batch_size is not None and batch_size < 1:
-            raise CommandError("--batch-size must be at least 1.")
+            raise CommandError(BAD_BATCH_SIZE)
         try:
             study = load_spec(spec)
-            events = batch_generate(spec=study, dry_run=dry_run, batch_size=batch_size)
-            planned = next(events)
         except SpecError as error:
             raise CommandError(str(error)) from error
+        try:
+            sampler_settings(study)
         except ValueError as error:
             raise CommandError(BAD_SAMPLER.format(error=error)) from error
-        assert isinstance(planned, Planned)
+        events = batch_generate(spec=study, dry_run=dry_run, batch_size=batch_size)
+        planned = next(events)
         if dry_run:
             self.stdout.write(
                 "\n".join(["Dry run: nothing will be generated.", *planned.describe()])
