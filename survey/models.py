@@ -43,6 +43,9 @@ class Study(models.Model):
     """One survey: its title, consent text, how many pages each participant ranks."""
 
     slug = models.SlugField(max_length=64, unique=True, help_text="= ImageSet.study_slug.")
+    # Participant links carry this opaque id rather than the slug, which researchers
+    # may name after the method ("scoft-demo") and so hint at what is compared.
+    public_id = models.CharField(max_length=32, unique=True, default=new_public_id, editable=False)
     title = models.CharField(max_length=300)
     consent_text = models.TextField(
         blank=True, help_text="Shown on the consent page; a default text when empty."

@@ -1,8 +1,10 @@
 """Everything that reads survey rows: where a participant stands, pages, progress, export."""
 
+from datetime import timedelta
 from enum import StrEnum
 
 from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
 
 from generation.models import ImageSet
 
@@ -74,6 +76,37 @@ def image_sets_for_country(*, country: Country) -> QuerySet[ImageSet]:
         .annotate(image_count=Count("images", distinct=True))
         .filter(image_count__gte=2)
     )
+
+
+# A page shown but not yet answered holds its image set's place for this long, so many
+# arrivals at once spread over the sets instead of all taking the least-answered one.
+RESERVATION = timedelta(minutes=45)
+
+
+def image_set_loads(*, country: Country, unseen_by: Participant | None = None) -> list:
+    """(image set pk, load) for the country's sets; load = answers + live reservations.
+
+    Answers of excluded participants do not count. With ``unseen_by``, only the sets
+    that participant has not been shown.
+    """
+    cutoff = timezone.now() - RESERVATION
+    counted = Q(survey_pages__participant__excluded=False) & (
+        Q(survey_pages__submitted_at__isnull=False) | Q(survey_pages__created_at__gte=cutoff)
+    )
+    sets = image_sets_for_country(country=country)
+    if unseen_by is not None:
+        sets = sets.exclude(survey_pages__participant=unseen_by)
+    return list(
+        sets.annotate(load=Count("survey_pages", filter=counted, distinct=True)).values_list(
+            "pk", "load"
+        )
+    )
+
+
+def country_is_full(*, country: Country) -> bool:
+    """Every image set of the country has the study's target number of answers."""
+    loads = image_set_loads(country=country)
+    return bool(loads) and min(load for _pk, load in loads) >= country.study.answers_per_image_set
 
 
 def pages_due(*, participant: Participant, country: Country) -> int:

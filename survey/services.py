@@ -9,10 +9,8 @@ import random
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
 
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -38,6 +36,9 @@ ERROR_CONSENT_FIRST = _("Please read and accept the consent form first.")
 ERROR_COUNTRY_UNKNOWN = _("Please choose one of the countries in the list.")
 ERROR_COUNTRY_LOCKED = _("You have already started ranking images for another country.")
 ERROR_COUNTRY_EMPTY = _("There are no images for this country yet; please choose another.")
+ERROR_COUNTRY_FULL = _(
+    "This country's part of the study has all the answers it needs; thank you for your interest."
+)
 ERROR_DEMOGRAPHIC_MISSING = _("Please answer the question “%(question)s”.")
 ERROR_RANK_INCOMPLETE = _("Question %(number)s: please give every image a rank.")
 ERROR_RANK_NOT_PERMUTATION = _(
@@ -53,9 +54,6 @@ ERROR_ATTENTION_UNKNOWN = _("Please choose one of the answers offered for the la
 # Researcher-facing, so not translated.
 ERROR_EXCLUSION_REASON = "Please give a reason for the exclusion."
 
-# A page shown but not yet answered holds its image set's place for this long, so many
-# arrivals at once spread over the sets instead of all taking the least-answered one.
-RESERVATION = timedelta(minutes=45)
 # Time on page is measured in the browser; anything beyond this is a forgotten tab.
 MAX_PAGE_MS = 6 * 60 * 60 * 1000
 PRACTICE_IMAGE_COUNT = 4
@@ -195,6 +193,8 @@ def participant_profile_set(
         raise SurveyError(ERROR_COUNTRY_LOCKED)
     if selectors.pages_due(participant=participant, country=country) == 0:
         raise SurveyError(ERROR_COUNTRY_EMPTY)
+    if participant.country_id != country.pk and selectors.country_is_full(country=country):
+        raise SurveyError(ERROR_COUNTRY_FULL)
     answers, problems = {}, []
     for question in DEMOGRAPHIC_QUESTIONS:
         value = demographics.get(question.key, "")
@@ -256,16 +256,7 @@ def page_next_for_participant(*, participant: Participant) -> Page | None:
 
 
 def _least_answered_image_set(*, participant: Participant, country: Country) -> ImageSet | None:
-    cutoff = timezone.now() - RESERVATION
-    counted = Q(survey_pages__participant__excluded=False) & (
-        Q(survey_pages__submitted_at__isnull=False) | Q(survey_pages__created_at__gte=cutoff)
-    )
-    candidates = list(
-        selectors.image_sets_for_country(country=country)
-        .exclude(survey_pages__participant=participant)
-        .annotate(load=Count("survey_pages", filter=counted, distinct=True))
-        .values_list("pk", "load")
-    )
+    candidates = selectors.image_set_loads(country=country, unseen_by=participant)
     if not candidates:
         return None
     least = min(load for _pk, load in candidates)

@@ -24,6 +24,10 @@ ERROR_SPEC_COUNTRY_TWICE = "The country code {code!r} appears twice in the spec.
 ERROR_SPEC_LANGUAGE = "Country {code!r} asks for language {language!r}; the survey offers {known}."
 ERROR_SPEC_POSITIVE = "[survey] {name} must be a whole number of at least 1, not {value!r}."
 ERROR_SPEC_TEXT = "[survey] {name} must be text, not {value!r}."
+ERROR_SPEC_NAMES_VARIANT = (
+    "The study's {field} mentions the model variant {word!r}; participants read it, "
+    "so it would unblind them. Please reword it."
+)
 
 SLUG = re.compile(r"^[-a-zA-Z0-9_]+$")
 
@@ -75,7 +79,7 @@ def parse_survey_spec(data: dict) -> SurveySpec:
     if not SLUG.match(slug):
         raise SpecError(ERROR_SPEC_BAD_SLUG.format(slug=slug))
     survey = data.get("survey") or {}
-    return SurveySpec(
+    spec = SurveySpec(
         slug=slug,
         title=str(study["title"]),
         countries=_countries(data.get("countries")),
@@ -85,6 +89,21 @@ def parse_survey_spec(data: dict) -> SurveySpec:
         completion_code=_text(survey, "completion_code"),
         prolific_completion_url=_text(survey, "prolific_completion_url"),
     )
+    _check_blinding(spec, data.get("variants"))
+    return spec
+
+
+def _check_blinding(spec: SurveySpec, variants) -> None:
+    """Refuse participant-facing text that names a variant by its key or label."""
+    words = set()
+    for variant in variants if isinstance(variants, list) else []:
+        if isinstance(variant, dict):
+            words |= {str(variant.get(name, "")).strip() for name in ("key", "label")}
+    shown = {"title": spec.title, "consent text": spec.consent_text}
+    for field, text in shown.items():
+        for word in sorted(w for w in words if len(w) >= 3):
+            if word.lower() in text.lower():
+                raise SpecError(ERROR_SPEC_NAMES_VARIANT.format(field=field, word=word))
 
 
 def _countries(entries) -> list[CountrySpec]:

@@ -60,15 +60,15 @@ def participant_view(step: Step | None):
     def decorate(view):
         @wraps(view)
         @never_cache
-        def wrapper(request, slug, *args, **kwargs):
-            study = get_object_or_404(Study, slug=slug)
+        def wrapper(request, study_id, *args, **kwargs):
+            study = get_object_or_404(Study, public_id=study_id)
             token = request.session.get(session_key(study), "")
             participant = selectors.participant_by_token(study=study, token=token)
             if participant is None:
-                return redirect("survey:study", slug=study.slug)
+                return redirect("survey:study", study_id=study.public_id)
             current = selectors.participant_step(participant=participant)
             if step is not None and current != step:
-                return redirect(STEP_URLS[current], slug=study.slug)
+                return redirect(STEP_URLS[current], study_id=study.public_id)
             if participant.language:
                 translation.activate(participant.language)
                 request.LANGUAGE_CODE = participant.language
@@ -84,15 +84,15 @@ def landing(request):
     """The site's front page: the open study, or a list when there are several."""
     studies = list(Study.objects.filter(is_open=True))
     if len(studies) == 1:
-        return redirect("survey:study", slug=studies[0].slug)
+        return redirect("survey:study", study_id=studies[0].public_id)
     return render(request, "survey/landing.html", {"studies": studies})
 
 
 @never_cache
 @require_http_methods(["GET", "POST"])
-def study_landing(request, slug):
+def study_landing(request, study_id):
     """A study's first page; arrivals from Prolific or MTurk bring their ids here."""
-    study = get_object_or_404(Study, slug=slug)
+    study = get_object_or_404(Study, public_id=study_id)
     source = request.POST if request.method == "POST" else request.GET
     fields = recruitment_fields(source)
     try:
@@ -105,7 +105,9 @@ def study_landing(request, slug):
         existing = selectors.participant_by_recruit_id(study=study, recruitment=recruitment)
         if existing is not None:
             return _enter(request, existing)
-    elif request.method == "GET" and not preview:
+    elif not preview:
+        # Same browser, no recruit id: back to their own participation (a second
+        # click on Start, or the back button, must not enrol them twice).
         token = request.session.get(session_key(study), "")
         current = selectors.participant_by_token(study=study, token=token)
         if current is not None:
@@ -117,7 +119,8 @@ def study_landing(request, slug):
             context = {"study": study, "errors": error.messages}
             return render(request, "survey/study_landing.html", context, status=409)
         return _enter(request, participant)
-    context = {"study": study, "recruitment": fields, "preview": preview}
+    errors = [] if study.is_open else [services.ERROR_STUDY_CLOSED]
+    context = {"study": study, "recruitment": fields, "preview": preview, "errors": errors}
     return render(request, "survey/study_landing.html", context)
 
 
@@ -127,7 +130,7 @@ def _enter(request, participant: Participant):
     request.session.cycle_key()
     request.session[session_key(participant.study)] = participant.token
     step = selectors.participant_step(participant=participant)
-    return redirect(STEP_URLS[step], slug=participant.study.slug)
+    return redirect(STEP_URLS[step], study_id=participant.study.public_id)
 
 
 @participant_view(Step.CONSENT)
@@ -143,7 +146,7 @@ def consent(request, study, participant):
         except services.SurveyError as error:
             errors = error.messages
         else:
-            return redirect("survey:profile", slug=study.slug)
+            return redirect("survey:profile", study_id=study.public_id)
     context = {
         "study": study,
         "consent_text": study.consent_text or _(DEFAULT_CONSENT_TEXT),
@@ -169,7 +172,7 @@ def profile(request, study, participant):
         except services.SurveyError as error:
             errors = error.messages
         else:
-            response = redirect("survey:practice", slug=study.slug)
+            response = redirect("survey:practice", study_id=study.public_id)
             response.set_cookie(settings.LANGUAGE_COOKIE_NAME, participant.language, samesite="Lax")
             return response
     context = {
@@ -204,12 +207,14 @@ def practice(request, study, participant):
         except services.SurveyError as error:
             errors = error.messages
         else:
-            return redirect("survey:rank", slug=study.slug)
+            return redirect("survey:rank", study_id=study.public_id)
     images = [
         {
             "position": number,
             "letter": LETTERS[number - 1],
-            "url": reverse("survey:practice_image", kwargs={"slug": study.slug, "number": number}),
+            "url": reverse(
+                "survey:practice_image", kwargs={"study_id": study.public_id, "number": number}
+            ),
         }
         for number in range(1, len(PRACTICE_SHADES) + 1)
     ]
@@ -238,7 +243,7 @@ def rank(request, study, participant):
     """The next ranking page (assigned here when none is open)."""
     page = services.page_next_for_participant(participant=participant)
     if page is None:
-        return redirect("survey:done", slug=study.slug)
+        return redirect("survey:done", study_id=study.public_id)
     return _render_page(request, study, participant, page)
 
 
@@ -267,9 +272,9 @@ def rank_submit(request, study, participant, page_id):
         participant.refresh_from_db()
         return redirect(
             _completion_url(study, participant)
-            or reverse("survey:done", kwargs={"slug": study.slug})
+            or reverse("survey:done", kwargs={"study_id": study.public_id})
         )
-    return redirect("survey:rank", slug=study.slug)
+    return redirect("survey:rank", study_id=study.public_id)
 
 
 def _render_page(request, study, participant, page, *, ranks=None, errors=(), status=200):
@@ -280,7 +285,7 @@ def _render_page(request, study, participant, page, *, ranks=None, errors=(), st
             "position": shown.position,
             "letter": LETTERS[shown.position - 1],
             "url": reverse(
-                "survey:image", kwargs={"slug": study.slug, "image_id": shown.public_id}
+                "survey:image", kwargs={"study_id": study.public_id, "image_id": shown.public_id}
             ),
         }
         for shown in selectors.page_images_for_display(page=page)
@@ -318,7 +323,7 @@ def _render_page(request, study, participant, page, *, ranks=None, errors=(), st
         "errors": errors,
         **_ranking_context(images),
         "action": reverse(
-            "survey:rank_submit", kwargs={"slug": study.slug, "page_id": page.public_id}
+            "survey:rank_submit", kwargs={"study_id": study.public_id, "page_id": page.public_id}
         ),
     }
     return render(request, "survey/rank.html", context, status=status)
@@ -387,7 +392,7 @@ def image(request, study, participant, image_id):
 
 
 @require_GET
-def practice_image(request, slug, number):
+def practice_image(request, study_id, number):
     """One of the practice page's squares."""
     if not 1 <= number <= len(PRACTICE_SHADES):
         raise Http404("No such image.")

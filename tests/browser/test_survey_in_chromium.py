@@ -4,7 +4,6 @@ Ranks one page by dragging with the mouse and another with the keyboard, at phon
 width, and saves a screenshot of every step under test-artifacts/.
 """
 
-import os
 from pathlib import Path
 
 import pytest
@@ -12,9 +11,6 @@ import pytest
 from survey.models import Page, Participant, Ranking
 from tests.survey.factories import COUNTRIES, make_study
 
-# Playwright's sync API runs an event loop in this thread; the ORM calls below are
-# ordinary synchronous ones made between browser steps.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 playwright_api = pytest.importorskip("playwright.sync_api")
 
 CHROMIUM = "/usr/bin/chromium"
@@ -34,18 +30,30 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
-def browser_page():
+def chromium(monkeypatch):
+    # Playwright's sync API runs an event loop in this thread; the ORM calls the test
+    # makes between browser steps are ordinary synchronous ones. Set for this test only:
+    # the variable must not leak into other tests' subprocesses.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     if not Path(CHROMIUM).exists():
         pytest.fail("Debian's chromium is missing: run `make test`, which installs it.")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with playwright_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport=PHONE, locale="en-GB")
-        page = context.new_page()
-        page.set_default_timeout(15_000)
-        yield page
-        context.close()
+        yield browser
         browser.close()
+
+
+def new_page(browser, **options):
+    context = browser.new_context(viewport=PHONE, locale="en-GB", **options)
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    return page
+
+
+@pytest.fixture
+def browser_page(chromium):
+    return new_page(chromium)
 
 
 def shot(page, name):
@@ -77,9 +85,7 @@ def answer_attention(page):
 def test_a_participant_ranks_by_drag_and_drop_and_by_keyboard_to_the_completion_code(
     live_server, browser_page
 ):
-    make_study(
-        sets_per_country=2, pages=2, countries=COUNTRIES[:1], completion_code="C0DE42"
-    )
+    make_study(sets_per_country=2, pages=2, countries=COUNTRIES[:1], completion_code="C0DE42")
     page = browser_page
     page.goto(live_server.url + "/")
     shot(page, "1-landing")
@@ -155,3 +161,39 @@ def test_a_participant_ranks_by_drag_and_drop_and_by_keyboard_to_the_completion_
     )
     assert stored_first == dragged and stored_second == keyed
     assert first.page_ms is not None and first.page_ms > 0
+
+
+def test_without_javascript_the_select_boxes_submit_the_same_form(live_server, chromium):
+    make_study(sets_per_country=1, pages=1, countries=COUNTRIES[:1], completion_code="N0JS01")
+    page = new_page(chromium, java_script_enabled=False)
+    page.goto(live_server.url + "/")
+    page.get_by_role("button", name="Start").click()
+    page.get_by_label("I have read the information above").check()
+    page.get_by_role("button", name="Continue").click()
+    page.get_by_label("Nigeria").check()
+    for label, value in (("How old", "55-64"), ("gender", "woman"), ("How many years", "5-14")):
+        page.get_by_label(label).select_option(value)
+    page.get_by_role("button", name="Continue").click()
+
+    def rank_all(item_keys, order):
+        for key in item_keys:
+            for position, rank in zip((1, 2, 3, 4), order, strict=True):
+                page.locator(f"select[name='rank-{key}-{position}']").select_option(str(rank))
+
+    rank_all(["practice"], (1, 2, 3, 4))
+    page.get_by_role("button", name="Start the study").click()
+    items = ["alignment", "culture", "stereotypes", "offensiveness"]
+    # A mistake first: the page says what is wrong and keeps the answers.
+    rank_all(items, (1, 1, 3, 4))
+    answer_attention(page)
+    page.get_by_role("button", name="Save and continue").click()
+    assert "use each rank from 1 to 4 exactly once" in page.locator("#errors").inner_text()
+    assert not Ranking.objects.exists()
+    rank_all(items, (2, 4, 1, 3))
+    answer_attention(page)
+    shot(page, "8-no-javascript")
+    page.get_by_role("button", name="Save and continue").click()
+    assert page.locator("#completion-code").inner_text() == "N0JS01"
+    stored = set(Ranking.objects.values_list("item__key", "page_image__position", "rank"))
+    sent = dict(zip((1, 2, 3, 4), (2, 4, 1, 3), strict=True))
+    assert stored == {(key, position, rank) for key in items for position, rank in sent.items()}

@@ -29,7 +29,7 @@ COUNTRIES = (
 )
 
 
-def survey_spec(slug="demo", countries=COUNTRIES[:2], pages=3, answers=2, **extra) -> SurveySpec:
+def survey_spec(slug="demo", countries=COUNTRIES[:2], pages=3, answers=10, **extra) -> SurveySpec:
     return SurveySpec(
         slug=slug,
         title="How well do these images show your culture?",

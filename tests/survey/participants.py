@@ -45,7 +45,7 @@ class SimulatedParticipant:
         return response.content.decode()
 
     def start(self):
-        base = f"/s/{self.study.slug}/"
+        base = f"/s/{self.study.public_id}/"
         response = self.get(base + self.query)
         assert response.status_code == 200, response.status_code
         hidden = dict(
@@ -57,7 +57,7 @@ class SimulatedParticipant:
         return response
 
     def consent(self):
-        response = self.post(f"/s/{self.study.slug}/consent/", {"agree": "yes"})
+        response = self.post(f"/s/{self.study.public_id}/consent/", {"agree": "yes"})
         assert response.status_code == 302, self.html(response)
         return response
 
@@ -68,14 +68,14 @@ class SimulatedParticipant:
             "gender": "other",
             "years_in_country": "15+",
         }
-        response = self.post(f"/s/{self.study.slug}/about-you/", data)
+        response = self.post(f"/s/{self.study.public_id}/about-you/", data)
         assert response.status_code == 302, self.html(response)
         return response
 
     def practice(self):
-        page = self.get(f"/s/{self.study.slug}/practice/")
+        page = self.get(f"/s/{self.study.public_id}/practice/")
         data = self.answer(self.html(page))
-        response = self.post(f"/s/{self.study.slug}/practice/", data)
+        response = self.post(f"/s/{self.study.public_id}/practice/", data)
         assert response.status_code == 302, self.html(response)
 
     def answer(self, html):
@@ -94,7 +94,7 @@ class SimulatedParticipant:
     def rank_pages(self, fetch_images=True):
         """Answer ranking pages until the study ends; returns the final response."""
         while True:
-            response = self.get(f"/s/{self.study.slug}/rank/")
+            response = self.get(f"/s/{self.study.public_id}/rank/")
             if response.status_code == 302:
                 return response
             html = self.html(response)

@@ -28,9 +28,9 @@ def png_chunks(data: bytes) -> list[str]:
     return chunks
 
 
-def forbidden_words() -> set[str]:
-    """Variant keys and labels, adapter paths, model ids and stored file names."""
-    words = set()
+def forbidden_words(study) -> set[str]:
+    """Variant keys and labels, adapter paths, model ids, file names, the study's slug."""
+    words = {study.slug}
     for variant in ModelVariant.objects.all():
         words |= {variant.key, variant.label, variant.adapter_path, variant.base_model}
     for image in GeneratedImage.objects.all():
@@ -59,15 +59,16 @@ def test_exif_and_icc_profiles_do_not_survive_blinding():
 
 
 def test_no_participant_facing_response_names_a_variant():
-    study = make_study(pages=3)
+    # A slug named after the method must not reach participants either.
+    study = make_study(pages=3, slug="scoft-vs-baseline")
     client = Client()
     bot = SimulatedParticipant(client, study, seed=7, query="?PROLIFIC_PID=scan1")
     bot.take_study(fetch_images=True)
-    bot.get(f"/s/{study.slug}/done/")
+    bot.get(f"/s/{study.public_id}/done/")
     bot.get("/")
     for number in range(1, 5):
-        bot.get(f"/s/{study.slug}/practice/{number}.png")
-    words = forbidden_words()
+        bot.get(f"/s/{study.public_id}/practice/{number}.png")
+    words = forbidden_words(study)
     assert "pretrained" in words and "adapters/scoft-all" in words
 
     images = 0
@@ -98,4 +99,4 @@ def test_image_urls_are_opaque_and_differ_between_participants():
     assert len(urls[0]) == len(urls[1]) == 4
     assert not urls[0] & urls[1]
     for url in urls[0]:
-        assert re.fullmatch(rf"/s/{study.slug}/image/[-\w]{{22}}\.png", url)
+        assert re.fullmatch(rf"/s/{study.public_id}/image/[-\w]{{22}}\.png", url)

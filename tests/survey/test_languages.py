@@ -63,6 +63,6 @@ def test_ranking_pages_speak_the_chosen_countrys_language(country, expected):
     bot.consent()
     bot.profile()
     bot.practice()
-    html = bot.client.get(f"/s/{study.slug}/rank/").content.decode()
+    html = bot.client.get(f"/s/{study.public_id}/rank/").content.decode()
     assert expected in html
     assert f'<html lang="{country.language}">' in html

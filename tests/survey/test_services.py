@@ -10,6 +10,7 @@ from survey.models import AttentionCheck, Page, Participant, Ranking, Study, Sur
 from survey.services import (
     ERROR_ATTENTION_MISSING,
     ERROR_CONSENT_REQUIRED,
+    ERROR_COUNTRY_FULL,
     ERROR_COUNTRY_LOCKED,
     ERROR_COUNTRY_UNKNOWN,
     ERROR_DEMOGRAPHIC_MISSING,
@@ -394,3 +395,21 @@ def test_image_sets_of_other_studies_are_never_assigned(ready_participant):
     assert Page.objects.filter(participant=participant).count() == 1
     participant.refresh_from_db()
     assert participant.completed_at is not None and participant.completed_at <= timezone.now()
+
+
+def test_a_country_whose_sets_have_their_answers_takes_no_one_new(ready_participant):
+    study = make_study(sets_per_country=2, pages=1, answers=1)
+    for _ in range(2):
+        participant = ready_participant(study, country="CN")
+        submit(participant, page_next_for_participant(participant=participant))
+    assert selectors.country_is_full(country=study.countries.get(code="CN"))
+    assert not selectors.country_is_full(country=study.countries.get(code="NG"))
+    late = participant_start(study=study, recruitment=Recruitment())
+    participant_consent(participant=late, agreed=True)
+    with pytest.raises(SurveyError) as error:
+        participant_profile_set(
+            participant=late,
+            country_code="CN",
+            demographics={"age": "25-34", "gender": "man", "years_in_country": "0-4"},
+        )
+    assert error.value.messages == [str(ERROR_COUNTRY_FULL)]

@@ -9,6 +9,7 @@ from survey.models import Country, Study
 from survey.spec import (
     ERROR_SPEC_COUNTRY_FIELD,
     ERROR_SPEC_LANGUAGE,
+    ERROR_SPEC_NAMES_VARIANT,
     ERROR_SPEC_NO_COUNTRIES,
     ERROR_SPEC_NOT_TOML,
     ERROR_SPEC_POSITIVE,
@@ -95,6 +96,10 @@ def test_setup_study_twice_changes_nothing(tmp_path):
         (
             SPEC.replace('language = "es"', 'language = "fr"'),
             ERROR_SPEC_LANGUAGE.format(code="MX", language="fr", known="en, zh-hans, hi, ko, es"),
+        ),
+        (
+            SPEC.replace('title = "How well', 'title = "Stable Diffusion: how well'),
+            ERROR_SPEC_NAMES_VARIANT.format(field="title", word="Stable Diffusion"),
         ),
         (
             SPEC.replace("pages_per_participant = 4", "pages_per_participant = 0"),

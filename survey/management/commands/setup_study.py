@@ -1,6 +1,7 @@
 """manage.py setup_study SPEC.toml: create or update a study from its spec (idempotent)."""
 
 from django.core.management.base import BaseCommand, CommandError
+from django.urls import reverse
 
 from survey.services import study_setup
 from survey.spec import SpecError, read_survey_spec
@@ -27,4 +28,10 @@ class Command(BaseCommand):
             f"{study.items.count()} items, {study.pages_per_participant} pages per "
             f"participant, {study.answers_per_image_set} answers wanted per image set, "
             f"completion code {study.completion_code}."
+        )
+        link = reverse("survey:study", kwargs={"study_id": study.public_id})
+        self.stdout.write(f"Participant link: {link}")
+        self.stdout.write(
+            f"For Prolific: {link}?PROLIFIC_PID={{{{%PROLIFIC_PID%}}}}"
+            "&STUDY_ID={{%STUDY_ID%}}&SESSION_ID={{%SESSION_ID%}}"
         )
