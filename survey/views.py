@@ -39,6 +39,10 @@ from .selectors import Step
 ERROR_RECRUIT_LINK = gettext_lazy(
     "The link you followed is damaged. Please open the study again from the site that sent you."
 )
+ERROR_SESSION_LOST = gettext_lazy(
+    "Your answers could not be saved because your session has ended. Please open the "
+    "study again from the link you were given; you will continue where you stopped."
+)
 PROLIFIC_COMPLETION_URL = "https://app.prolific.com/submissions/complete"
 STEP_URLS = {
     Step.CONSENT: "survey:consent",
@@ -65,6 +69,11 @@ def participant_view(step: Step | None):
             token = request.session.get(session_key(study), "")
             participant = selectors.participant_by_token(study=study, token=token)
             if participant is None:
+                if request.method == "POST":
+                    # An answer without a valid session (expired, or a forged cookie) is
+                    # refused with a reason instead of silently dropped by a redirect.
+                    context = {"study": study, "errors": [ERROR_SESSION_LOST]}
+                    return render(request, "survey/error.html", context, status=403)
                 return redirect("survey:study", study_id=study.public_id)
             current = selectors.participant_step(participant=participant)
             if step is not None and current != step:
