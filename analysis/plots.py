@@ -29,6 +29,8 @@ from scipy import stats as scipy_stats
 VIOLIN_BANDWIDTH = 0.35
 PANEL_SIZE = (3.4, 2.6)  # inches per panel
 plt.rcParams.update({"font.size": 10, "axes.titlesize": 10, "axes.labelsize": 9})
+# Text stays text in SVG: smaller files, editable labels, and much faster to write.
+plt.rcParams["svg.fonttype"] = "none"
 
 
 def variant_colours(n: int) -> list:

@@ -179,15 +179,20 @@ def _write(analysis: Analysis, export: Path, folder: Path) -> None:
         table.to_csv(tables_dir / f"{name}.csv", index=False)
     embedded = {}
     for name, fig in _figures(analysis).items():
-        for fmt in analysis.options.figure_formats:
-            fig.savefig(figures_dir / f"{name}.{fmt}", dpi=FIGURE_DPI)
         png = figures_dir / f"{name}.png"
-        if not png.is_file():
-            fig.savefig(png, dpi=FIGURE_DPI)
+        # Fast zlib level: the default spends a second per figure shrinking it by a third.
+        fig.savefig(png, dpi=FIGURE_DPI, pil_kwargs={"compress_level": 1})
+        # The first save laid the panels out; keep that layout for the other formats
+        # rather than solving it again (the layout costs as much as the drawing).
+        fig.set_layout_engine("none")
+        for fmt in analysis.options.figure_formats:
+            if fmt != "png":
+                fig.savefig(figures_dir / f"{name}.{fmt}", dpi=FIGURE_DPI)
         # The HTML page embeds the same PNG, so it stands alone without the folder.
         embedded[name] = base64.b64encode(png.read_bytes()).decode("ascii")
         plt.close(fig)
-    document = _document(analysis, export)
+    # Only the figures drawn appear (all of them, unless a caller leaves some out).
+    document = [b for b in _document(analysis, export) if b[0] != "figure" or b[1] in embedded]
     (folder / "report.html").write_text(_html(document, embedded, analysis), encoding="utf-8")
     (folder / MARKER).write_text(_markdown(document), encoding="utf-8")
 

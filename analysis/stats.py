@@ -4,7 +4,8 @@ The tests take the participant as the unit: each participant is one block holdin
 their mean rank of every variant over their pages (for one item), so a participant
 who ranked many pages does not count as many independent people.
 
-- Friedman test and Kendall's W (pingouin.friedman), blocks = participants;
+- Friedman test (scipy.stats.friedmanchisquare; pingouin.friedman for two variants)
+  and Kendall's W, blocks = participants;
 - pairwise Wilcoxon signed-rank tests (scipy.stats.wilcoxon) with Holm's correction
   (pingouin.multicomp). The family corrected together is the k(k-1)/2 pairs of one
   country (or the pooled group) and one survey item;
@@ -48,6 +49,13 @@ def friedman(mean_ranks: np.ndarray) -> dict[str, float]:
     }
     if n < 2:
         return result
+    if k >= 3:
+        test = scipy_stats.friedmanchisquare(*mean_ranks.T)
+        q, p = float(test.statistic), float(test.pvalue)
+        # Kendall's W from Q (tie-corrected as Q is): W = Q / (n (k - 1)).
+        result.update(q=q, p=p, kendall_w=q / (n * (k - 1)))
+        return result
+    # scipy needs three variants; pingouin's Friedman also covers two.
     long = pd.DataFrame(
         {
             "participant": np.repeat(np.arange(n), k),
@@ -122,7 +130,7 @@ def nemenyi(mean_ranks: np.ndarray) -> np.ndarray:
 def nemenyi_critical_difference(k: int, participants: int) -> float:
     """Nemenyi's critical difference (alpha 0.05): two variants whose average Friedman
     ranks differ by more than this differ significantly (Demsar 2006)."""
-    if participants < 1:
+    if participants < 2:
         return np.nan
     q = scipy_stats.studentized_range.ppf(1 - SIGNIFICANCE, k, np.inf) / np.sqrt(2)
     return float(q * np.sqrt(k * (k + 1) / (6 * participants)))

@@ -3,6 +3,8 @@ reference calls and hand-computed cases."""
 
 import krippendorff
 import numpy as np
+import pandas as pd
+import pingouin
 import pytest
 from scipy import stats as scipy_stats
 
@@ -109,3 +111,26 @@ def test_hypothesis_tables_cover_every_scope_and_item_and_state_the_holm_family(
     assert len(tables["wilcoxon"]) == 6 * 6  # 6 pairs per scope and item
     pooled = friedman[(friedman["scope"] == POOLED) & (friedman["item"] == "culture")].iloc[0]
     assert pooled["participants"] == 12
+
+
+def long_blocks(blocks):
+    n, k = blocks.shape
+    return pd.DataFrame(
+        {
+            "participant": np.repeat(np.arange(n), k),
+            "variant": np.tile(np.arange(k), n),
+            "mean_rank": blocks.ravel(),
+        }
+    )
+
+
+@pytest.mark.parametrize("columns", [[0, 1, 2], [0, 2]])
+def test_friedman_and_kendalls_w_equal_pingouin_for_three_and_two_variants(columns):
+    blocks = BLOCKS[:, columns]
+    result = stats.friedman(blocks)
+    reference = pingouin.friedman(
+        long_blocks(blocks), dv="mean_rank", within="variant", subject="participant"
+    ).iloc[0]
+    assert result["q"] == pytest.approx(reference["Q"])
+    assert result["p"] == pytest.approx(reference["p_unc"])
+    assert result["kendall_w"] == pytest.approx(reference["W"])
