@@ -79,6 +79,11 @@ def test_training_writes_a_complete_adapter_folder(community, tmp_path, tiny_pat
         rows = list(csv.DictReader(handle))
     assert [row["step"] for row in rows] == ["1", "2"]
     assert rows[0]["ldm"] and rows[0]["memorization"] and not rows[0]["contrastive"]
+    # LoRA starts as the identity (B = 0); training must have moved it.
+    weights = adapter_weights(output)
+    assert any(
+        name.endswith("lora.up.weight") and value.abs().sum() > 0 for name, value in weights.items()
+    )
 
 
 def test_a_finished_run_is_not_repeated_and_a_different_one_is_refused(
