@@ -28,7 +28,7 @@ from PIL import Image, UnidentifiedImageError
 from . import archive
 from .models import GeneratedImage
 from .services import ImageRecord, RegisterResult, VariantRecord, image_sets_register
-from .spec import StudySpec
+from .spec import MAX_SEED, StudySpec
 
 OUTPUT_FOLDER = "imported"  # under MEDIA_ROOT: imported/<study slug>/
 MANIFEST_SUFFIX = "_files.csv"
@@ -65,7 +65,7 @@ UNKNOWN_COUNTRY = (
     "country with that name in the spec"
 )
 EMPTY_PROMPT = "{csv} line {line}: the prompt is empty"
-BAD_SEED = "{csv} line {line}: seed {value!r} is not a whole number"
+BAD_SEED = "{csv} line {line}: seed {value!r} is not a whole number from 0 to " + str(MAX_SEED)
 EMPTY_PATH = "{csv} line {line}: no image path for {column!r}"
 FILE_MISSING = "{csv} line {line}: {column!r} image {path} does not exist"
 FILE_UNREADABLE = "{csv} line {line}: {column!r} image {path} cannot be decoded as an image"
@@ -76,6 +76,19 @@ ALREADY_REGISTERED = (
     "({other})"
 )
 NO_STUDY = "give --study SLUG or --spec SPEC: the images need a study"
+
+
+def _whole_number(text: str) -> int | None:
+    """ "10551" or "10551.0" (spreadsheets write integers as floats) as an int, else None."""
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    return int(number) if number.is_integer() else None
 
 
 class ImportProblems(ValueError):
@@ -122,7 +135,9 @@ def find_manifests(path: Path) -> list[Manifest]:
     """The manifest CSVs at `path`: a CSV file, a country folder, or a folder of them."""
     path = Path(path)
     if path.is_file():
-        return [Manifest(path, path.parent, _country_name(path))]
+        country = _country_name(path)
+        # A published <Country>_files.csv names paths from its folder's parent.
+        return [Manifest(path, path.parent.parent if country else path.parent, country)]
     if not path.is_dir():
         return []
     own = sorted(path.glob("*" + MANIFEST_SUFFIX))
@@ -315,9 +330,8 @@ class _Checker:
         if not prompt:
             self.problems.append(EMPTY_PROMPT.format(csv=name, line=line))
         raw_seed = (row.get(SEED) or "").strip()
-        try:
-            seed = int(raw_seed)
-        except ValueError:
+        seed = _whole_number(raw_seed)
+        if seed is None or not 0 <= seed <= MAX_SEED:
             self.problems.append(BAD_SEED.format(csv=name, line=line, value=raw_seed))
             seed = None
         prompt_id, category = self.prompt_id(code, prompt, row)

@@ -11,6 +11,7 @@ from generation import archive
 from generation import importing as I
 from generation.importing import ImportProblems, import_apply, import_plan
 from generation.models import GeneratedImage, ImageSet, ModelVariant
+from generation.spec import load_spec
 
 from .conftest import spec_text
 
@@ -294,3 +295,91 @@ def test_an_import_without_a_spec_keeps_what_generate_batch_recorded_about_a_var
     variant = ModelVariant.objects.get(study_slug="s", key="pretrained")
     assert (variant.label, variant.base_model) == ("SD 1.4 (ours)", "CompVis/stable-diffusion-v1-4")
     assert ModelVariant.objects.get(study_slug="s", key="scoft-mpc").label == "SCoFT+MPC"
+
+
+def test_a_seed_written_as_a_float_by_a_spreadsheet_is_accepted(survey_images):
+    rewrite(
+        survey_images / "Nigeria" / "Nigeria_files.csv",
+        lambda rows: rows[1].__setitem__(5, "10551.0"),
+    )
+    plan = import_plan(survey_images / "Nigeria", study_slug="s")
+    assert {image.record.seed for image in plan.images} == {10551}
+
+
+def test_a_manifest_that_is_not_utf8_csv_is_a_problem(tmp_path):
+    (tmp_path / "batch.csv").write_bytes(b"prompt,seed\n\xff\xfe\n")
+    with pytest.raises(ImportProblems) as caught:
+        import_plan(tmp_path / "batch.csv", study_slug="s", country_codes={"": "CN"})
+    [problem] = caught.value.problems
+    assert problem.startswith(I.CSV_UNREADABLE.split("{reason}")[0].format(csv="batch.csv"))
+
+
+def test_missing_columns_are_problems(tmp_path):
+    (tmp_path / "batch.csv").write_text("text,number\nA hut,1\n")
+    with pytest.raises(ImportProblems) as caught:
+        import_plan(
+            tmp_path / "batch.csv",
+            study_slug="s",
+            country_codes={"": "CN"},
+            variant_keys={"text": "a", "number": "b"},
+        )
+    assert caught.value.problems == [
+        I.MISSING_COLUMN.format(csv="batch.csv", column="prompt"),
+        I.MISSING_COLUMN.format(csv="batch.csv", column="seed"),
+    ]
+    (tmp_path / "batch.csv").write_text("prompt,seed\nA hut,1\n")
+    with pytest.raises(ImportProblems) as caught:
+        import_plan(tmp_path / "batch.csv", study_slug="s", country_codes={"": "CN"})
+    assert caught.value.problems == [I.NO_VARIANT_COLUMNS.format(csv="batch.csv")]
+
+
+def test_bad_variant_mappings_are_problems(survey_images, tmp_path):
+    with pytest.raises(ImportProblems) as caught:
+        import_plan(
+            survey_images / "Nigeria",
+            study_slug="s",
+            variant_keys={"Positive": "scoft-mpc", "Pure Finetune": "no good"},
+        )
+    assert caught.value.problems == [
+        I.BAD_VARIANT_KEY.format(column="Pure Finetune", key="no good"),
+        I.DUPLICATE_VARIANT_KEY.format(key="scoft-mpc", columns="'Positive', 'Contrastive'"),
+    ]
+    (tmp_path / "study.toml").write_text(spec_text())
+    with pytest.raises(ImportProblems) as caught:
+        import_plan(
+            survey_images / "Nigeria",
+            spec=load_spec(tmp_path / "study.toml"),
+            variant_keys={"Positive": "elsewhere"},
+        )
+    assert I.UNKNOWN_VARIANT.format(column="Positive", key="elsewhere") in caught.value.problems
+
+
+def test_an_empty_image_cell_is_a_problem(survey_images):
+    rewrite(
+        survey_images / "Nigeria" / "Nigeria_files.csv", lambda rows: rows[1].__setitem__(2, "")
+    )
+    with pytest.raises(ImportProblems) as caught:
+        import_plan(survey_images / "Nigeria", study_slug="s")
+    assert caught.value.problems == [
+        I.EMPTY_PATH.format(csv="Nigeria_files.csv", line=2, column="Pure Finetune")
+    ]
+
+
+def test_the_already_registered_message_names_the_existing_record(survey_images):
+    import_apply(import_plan(survey_images / "Nigeria", study_slug="first"))
+    with pytest.raises(ImportProblems) as caught:
+        import_plan(survey_images / "Nigeria", study_slug="second")
+    image_set = ImageSet.objects.get(study_slug="first")
+    assert caught.value.problems[0] == I.ALREADY_REGISTERED.format(
+        csv="Nigeria_files.csv",
+        line=2,
+        column="Generic Stable Diffusion",
+        path="Nigeria/genericSD/0.png",
+        other=f"{image_set} [pretrained]",
+    )
+
+
+def test_a_published_csv_given_alone_reads_paths_from_its_folders_parent(survey_images):
+    plan = import_plan(survey_images / "China" / "China_files.csv", study_slug="s")
+    assert plan.image_set_count == 2
+    assert {image.record.country_code for image in plan.images} == {"CN"}

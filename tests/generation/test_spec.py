@@ -262,3 +262,41 @@ def test_a_hub_id_is_kept_as_given(tmp_path):
     spec = parse_spec(text, path=tmp_path / "s.toml")
     assert spec.variants[0].model == "CompVis/stable-diffusion-v1-4"
     assert not spec.uses_only_tiny_model
+
+
+def test_a_file_that_is_not_utf8_is_reported_as_unreadable(tmp_path):
+    path = tmp_path / "study.toml"
+    path.write_bytes(b"\xff\xfe[study]")
+    with pytest.raises(SpecError) as caught:
+        load_spec(path)
+    [problem] = caught.value.problems
+    assert problem.startswith(S.SPEC_UNREADABLE.split("{reason}")[0].format(path=path))
+
+
+def test_invalid_toml_names_the_reason(tmp_path):
+    [problem] = problems_of('[study]\nslug = "a"\nslug = "b"\n', tmp_path)
+    assert problem.startswith(S.NOT_TOML.split("{reason}")[0])
+
+
+def test_a_section_that_is_not_a_table_is_a_problem(tmp_path):
+    # Top-level keys come before the first [table] in TOML.
+    text = "sampler = 3\n" + spec_text().replace("[sampler]\n", "")
+    assert problems_of(text, tmp_path) == [S.NOT_A_TABLE.format(where="[sampler]")]
+
+
+def test_variants_that_are_not_an_array_of_tables_are_a_problem(tmp_path):
+    text = 'variants = "pretrained"\n' + spec_text(variants=())
+    assert problems_of(text, tmp_path) == [
+        S.WRONG_TYPE.format(
+            where="the spec", key="variants", expected="an array of tables ([[variants]])"
+        )
+    ]
+
+
+def test_two_variants_reading_the_same_csv_column_is_a_problem(tmp_path):
+    text = spec_text().replace('model = "tiny"', 'model = "tiny"\ncsv_column = "Generic"')
+    assert problems_of(text, tmp_path) == [
+        S.DUPLICATE_VARIANT_COLUMN.format(
+            column="Generic", places="variant 'pretrained', variant 'scoft-mpc'"
+        )
+    ]

@@ -52,7 +52,10 @@ class Command(BaseCommand):
                 "\n".join(["Dry run: nothing will be generated.", *planned.describe()])
             )
             return
-        bar = self.progress_bar(len(planned.to_generate), disable=no_progress)
+        # Under accelerate, one bar (the main process's) keeps the terminal readable.
+        bar = self.progress_bar(
+            len(planned.to_generate), disable=no_progress or planned.process_index > 0
+        )
         summary = None
         done = 0
         for event in events:
