@@ -247,10 +247,13 @@ def page_next_for_participant(*, participant: Participant) -> Page | None:
             return open_page
         due = selectors.pages_due(participant=participant, country=country)
         index = participant.pages.count()
-        if index >= due:
-            return None
-        image_set = _least_answered_image_set(participant=participant, country=country)
+        image_set = None
+        if index < due:
+            image_set = _least_answered_image_set(participant=participant, country=country)
         if image_set is None:
+            # Nothing left to show (image sets may also have been withdrawn meanwhile):
+            # the participant has done all we can ask, so they get their code.
+            _complete(participant)
             return None
         return _page_create(participant=participant, image_set=image_set, index=index, due=due)
 
@@ -383,12 +386,19 @@ def _complete_if_done(*, participant: Participant) -> bool:
     answered = participant.pages.filter(submitted_at__isnull=False).count()
     if answered < due:
         return False
+    _complete(participant)
+    return True
+
+
+def _complete(participant: Participant) -> None:
+    participant = Participant.objects.select_related("study").get(pk=participant.pk)
+    if participant.completed_at is not None:
+        return
     checks = list(participant.attention_checks.values_list("passed", flat=True))
     participant.attention_ok = bool(checks) and all(checks)
     participant.completed_at = timezone.now()
     participant.completion_code = participant.study.completion_code
     participant.save(update_fields=["attention_ok", "completed_at", "completion_code"])
-    return True
 
 
 def participant_exclude(*, participant: Participant, reason: str) -> Participant:

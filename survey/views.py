@@ -352,6 +352,12 @@ def _ranking_context(images: list[dict]) -> dict:
             "moved": _("Image %(letter)s is now rank %(rank)s of %(count)s."),
             "handle": _("Drag to reorder, or use the arrow keys"),
             "rank": _("Rank %(rank)s"),
+            "keep": _("Keep this order"),
+            "keepFor": _("Keep this order for question %(number)s"),
+            "kept": _("Order kept for question %(number)s."),
+            "unanswered": _(
+                "Question %(number)s: put the images in order, or press “Keep this order”."
+            ),
         },
     }
 

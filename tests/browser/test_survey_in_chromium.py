@@ -66,7 +66,7 @@ def select_values(page, item):
         f"fieldset[data-item='{item}'] select",
         "els => els.map(e => [e.name, e.value])",
     )
-    return {int(name.rsplit("-", 1)[1]): int(value) for name, value in values}
+    return {int(name.rsplit("-", 1)[1]): int(value) for name, value in values if value}
 
 
 def row_letters(page, item):
@@ -103,15 +103,23 @@ def test_a_participant_ranks_by_drag_and_drop_and_by_keyboard_to_the_completion_
     page.get_by_role("button", name="Continue").click()
 
     # Practice: the selects are replaced by a sortable list; the buttons work.
-    assert page.locator(".rank-selects").first.is_hidden()
+    page.wait_for_selector("fieldset[data-item='practice'] .rank-row")
+    playwright_api.expect(page.locator(".rank-selects").first).to_be_hidden()
     page.get_by_role("button", name="Move image A down").click()
     assert row_letters(page, "practice") == ["B", "A", "C", "D"]
     shot(page, "4-practice")
     page.get_by_role("button", name="Start the study").click()
 
-    # Page 1: drag image A from the top of question 1 below image D.
+    # Page 1: the shuffled order is not an answer until the participant acts on it.
     page.wait_for_selector("fieldset[data-item='alignment'] .rank-row")
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    page.get_by_role("button", name="Save and continue").click()
+    problems = page.locator("#errors").inner_text()
+    assert "Question 1: put the images in order" in problems and "Question 4:" in problems
+    assert select_values(page, "culture") == {}
+    assert not Ranking.objects.exists()
+
+    # Drag image A from the top of question 1 below image D; keep the others' order.
     rows = page.locator("fieldset[data-item='alignment'] .rank-row")
     rows.nth(3).scroll_into_view_if_needed()
     rows.nth(0).scroll_into_view_if_needed()
@@ -124,6 +132,9 @@ def test_a_participant_ranks_by_drag_and_drop_and_by_keyboard_to_the_completion_
     assert row_letters(page, "alignment") == ["B", "C", "D", "A"]
     dragged = select_values(page, "alignment")
     assert dragged == {1: 4, 2: 1, 3: 2, 4: 3}
+    for number in (2, 3, 4):
+        page.get_by_role("button", name=f"Keep this order for question {number}").click()
+    assert select_values(page, "culture") == {1: 1, 2: 2, 3: 3, 4: 4}
     answer_attention(page)
     shot(page, "5-page-1-dragged")
     page.get_by_role("button", name="Save and continue").click()
@@ -138,6 +149,10 @@ def test_a_participant_ranks_by_drag_and_drop_and_by_keyboard_to_the_completion_
     assert page.locator("#announcer").inner_text() == "Image D is now rank 1 of 4."
     keyed = select_values(page, "culture")
     assert keyed == {4: 1, 1: 2, 2: 3, 3: 4}
+    for number in (1, 3, 4):
+        keep = page.get_by_role("button", name=f"Keep this order for question {number}")
+        keep.focus()
+        page.keyboard.press("Enter")
     answer_attention(page)
     shot(page, "6-page-2-keyboard")
     page.get_by_role("button", name="Save and continue").click()

@@ -1,17 +1,19 @@
 import pytest
+from django.utils import timezone
 
-from survey.services import Recruitment, participant_consent, participant_start
+from survey.services import (
+    Recruitment,
+    participant_consent,
+    participant_profile_set,
+    participant_start,
+)
 
 
 @pytest.fixture
 def ready_participant():
-    """A participant who consented, chose a country and did the practice page."""
+    """Makes participants who consented, chose a country and did the practice page."""
 
     def make(study, country="CN", recruitment=None):
-        from django.utils import timezone
-
-        from survey.services import participant_profile_set
-
         participant = participant_start(study=study, recruitment=recruitment or Recruitment())
         participant_consent(participant=participant, agreed=True)
         participant_profile_set(

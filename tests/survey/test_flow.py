@@ -1,10 +1,12 @@
 """The participant's pages through the Django test client: steps, resume, errors, security."""
 
 import re
+from html import unescape
 
 import pytest
 from django.test import Client
 
+from generation.models import ImageSet
 from survey.models import Page, Participant, Ranking
 from survey.services import (
     ERROR_CONSENT_REQUIRED,
@@ -145,6 +147,14 @@ def test_the_participant_can_switch_language(client):
     assert '<html lang="es">' in client.get(f"/s/{study.public_id}/rank/").content.decode()
 
 
+def test_switching_language_on_the_landing_page_keeps_the_prolific_ids(client):
+    study = make_study()
+    html = client.get(f"/s/{study.public_id}/{PROLIFIC_QUERY}").content.decode()
+    next_url = re.search(r'name="next" value="([^"]+)"', html)[1]
+    response = client.post("/language/", {"language": "ko", "next": unescape(next_url)})
+    assert response["Location"] == f"/s/{study.public_id}/{PROLIFIC_QUERY}"
+
+
 def test_the_language_switch_does_not_redirect_to_other_sites(client):
     response = client.post("/language/", {"language": "es", "next": "https://evil.example/"})
     assert response["Location"] == "/"
@@ -269,3 +279,17 @@ def test_participant_pages_keep_the_referrer_and_are_not_cached(client):
         assert token not in url
         assert token not in answer.content.decode(errors="replace")
         assert token not in answer.get("Location", "")
+
+
+def test_withdrawn_image_sets_end_the_study_early_instead_of_looping(client):
+    study = make_study(sets_per_country=3, pages=3)
+    at_first_page(client, study)
+    html = client.get(f"/s/{study.public_id}/rank/").content.decode()
+    client.post(ACTION.search(html)[1], answers(html))
+    # The researcher withdraws the country's sets nobody has seen yet.
+    shown = Page.objects.values_list("image_set_id", flat=True)
+    ImageSet.objects.filter(study_slug=study.slug, country_code="NG").exclude(pk__in=shown).delete()
+    response = client.get(f"/s/{study.public_id}/rank/")
+    assert response["Location"] == f"/s/{study.public_id}/done/"
+    assert client.get(response["Location"]).status_code == 200
+    assert Participant.objects.get().completed_at is not None

@@ -20,7 +20,20 @@
     if (document.visibilityState === "visible") { since = performance.now(); }
     else if (since !== null) { visibleMs += performance.now() - since; since = null; }
   });
-  form.addEventListener("submit", function () {
+  form.addEventListener("submit", function (event) {
+    // The proposed order is only a starting point: each question needs a move or an
+    // explicit "keep this order", so nobody submits the shuffled order by accident.
+    var open = Array.prototype.filter.call(form.querySelectorAll("ol.sortable"), function (list) {
+      return list.getAttribute("data-answered") !== "yes";
+    });
+    if (open.length) {
+      event.preventDefault();
+      showProblems(open.map(function (list) {
+        return format(text.unanswered, { number: list.getAttribute("data-number") });
+      }));
+      open[0].parentNode.querySelector("button.keep").focus();
+      return;
+    }
     var total = visibleMs + (since !== null ? performance.now() - since : 0);
     form.elements.page_ms.value = String(Math.round(total));
     var button = form.querySelector("button[type=submit]");
@@ -29,6 +42,11 @@
   });
 
   // --- one sortable list per question -----------------------------------------------------
+  var hint = document.createElement("p");
+  hint.id = "sort-hint";
+  hint.className = "visually-hidden";
+  hint.textContent = text.handle;
+  form.appendChild(hint);
   Array.prototype.forEach.call(form.querySelectorAll("fieldset.item"), setUpItem);
 
   function setUpItem(fieldset, index) {
@@ -42,12 +60,51 @@
     // After a refused submission the boxes hold the participant's ranking: keep it.
     if (complete) order.sort(function (a, b) { return parseInt(a.value, 10) - parseInt(b.value, 10); });
     var list = document.createElement("ol");
+    var number = index + 1;
     list.className = "sortable";
-    list.setAttribute("aria-label", format(text.list, { number: index + 1 }));
+    list.setAttribute("aria-label", format(text.list, { number: number }));
+    list.setAttribute("data-number", String(number));
+    list.setAttribute("data-answered", complete ? "yes" : "no");
     order.forEach(function (select) { list.appendChild(makeRow(select, list)); });
+    var keep = document.createElement("button");
+    keep.type = "button";
+    keep.className = "keep";
+    keep.textContent = text.keep;
+    keep.setAttribute("aria-label", format(text.keepFor, { number: number }));
+    keep.addEventListener("click", function () {
+      answered(list);
+      announcer.textContent = format(text.kept, { number: number });
+    });
     holder.hidden = true;
     fieldset.appendChild(list);
+    fieldset.appendChild(keep);
     sync(list);
+  }
+
+  function answered(list) {
+    list.setAttribute("data-answered", "yes");
+    list.parentNode.classList.add("answered");
+    list.parentNode.querySelector("button.keep").setAttribute("aria-pressed", "true");
+    sync(list);
+  }
+
+  function showProblems(messages) {
+    var box = document.getElementById("errors");
+    if (!box) {
+      box = document.createElement("div");
+      box.id = "errors";
+      box.className = "errors";
+      box.setAttribute("role", "alert");
+      form.parentNode.insertBefore(box, form);
+    }
+    box.textContent = "";
+    var items = document.createElement("ul");
+    messages.forEach(function (message) {
+      var item = document.createElement("li");
+      item.textContent = message;
+      items.appendChild(item);
+    });
+    box.appendChild(items);
   }
 
   function makeRow(select, list) {
@@ -57,7 +114,7 @@
     row.tabIndex = 0;
     row.setAttribute("data-field", select.id);
     row.setAttribute("data-letter", letter);
-    row.setAttribute("aria-roledescription", text.handle);
+    row.setAttribute("aria-describedby", "sort-hint");
 
     var number = document.createElement("span");
     number.className = "rank-number";
@@ -107,7 +164,7 @@
     } else if (delta > 0 && row.nextElementSibling) {
       list.insertBefore(row.nextElementSibling, row);
     }
-    sync(list);
+    answered(list);
     announce(row, list);
   }
 
@@ -135,7 +192,7 @@
         document.removeEventListener("pointermove", onMove);
         document.removeEventListener("pointerup", onUp);
         document.removeEventListener("pointercancel", onUp);
-        sync(list);
+        answered(list);
         announce(row, list);
         row.focus();
       };
@@ -146,11 +203,13 @@
     });
   }
 
+  // Writes the list's order into the select boxes, once the participant has answered.
   function sync(list) {
     var rows = list.querySelectorAll(".rank-row");
+    var isAnswered = list.getAttribute("data-answered") === "yes";
     Array.prototype.forEach.call(rows, function (row, i) {
       var rank = String(i + 1);
-      document.getElementById(row.getAttribute("data-field")).value = rank;
+      document.getElementById(row.getAttribute("data-field")).value = isAnswered ? rank : "";
       row.querySelector(".rank-number").textContent = rank;
       row.setAttribute("aria-label",
         format(text.image, { letter: row.getAttribute("data-letter") }) + ", " +
