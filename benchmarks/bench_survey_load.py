@@ -82,7 +82,7 @@ def prepare(sets_per_country: int, pages: int, answers: int) -> None:
         pages_per_participant=pages,
         answers_per_image_set=answers,
     )
-    study_setup(spec=spec)
+    study, _created = study_setup(spec=spec)
     variants = [
         ModelVariant.objects.create(study_slug=STUDY, key=key, label=key, base_model="tiny")
         for key in VARIANTS
@@ -113,7 +113,8 @@ def prepare(sets_per_country: int, pages: int, answers: int) -> None:
                     save=False,
                 )
                 image.save()
-    print(json.dumps({key: question.expected for key, question in ATTENTION_BY_KEY.items()}))
+    expected = {key: question.expected for key, question in ATTENTION_BY_KEY.items()}
+    print(json.dumps({"study_url": f"/s/{study.public_id}/", "attention": expected}))
 
 
 def check(records_path: str) -> dict:
@@ -181,6 +182,7 @@ class Tally:
 
     requests: int = 0
     errors: Counter = field(default_factory=Counter)
+    latency_ms: dict = field(default_factory=dict)  # kind of request -> latencies
     submit_ms: list = field(default_factory=list)
     acknowledged: dict = field(default_factory=dict)  # page id -> item -> position -> rank
     finished: int = 0
@@ -195,7 +197,7 @@ async def participant(client, number: int, tally: Tally, options) -> None:
     import random
 
     chooser = random.Random(number)
-    base = f"/s/{STUDY}/"
+    base = options.study_url
 
     async def request(method, url, kind, **kwargs):
         started = time.perf_counter()
@@ -205,8 +207,10 @@ async def participant(client, number: int, tally: Tally, options) -> None:
             tally.errors[f"{kind}: {type(error).__name__}"] += 1
             raise ParticipantError from error
         tally.requests += 1
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        tally.latency_ms.setdefault(kind, []).append(elapsed_ms)
         if kind == "submit":
-            tally.submit_ms.append((time.perf_counter() - started) * 1000)
+            tally.submit_ms.append(elapsed_ms)
         if response.status_code not in (200, 302):
             tally.errors[f"{kind}: HTTP {response.status_code}"] += 1
             raise ParticipantError(kind)
@@ -395,7 +399,7 @@ def run_one(database: str, options, folder: Path) -> dict:
             capture_output=True,
             text=True,
         )
-        options.attention = json.loads(prepared.stdout.strip().splitlines()[-1])
+        options.__dict__.update(json.loads(prepared.stdout.strip().splitlines()[-1]))
         port = free_port()
         url = f"http://127.0.0.1:{port}"
         server = subprocess.Popen(
@@ -466,6 +470,9 @@ def run_one(database: str, options, folder: Path) -> dict:
         "errors": sum(tally.errors.values()),
         "error_kinds": dict(tally.errors),
         "trivial_requests_per_s": ceiling,
+        "median_ms_by_kind": {
+            kind: statistics.median(values) for kind, values in tally.latency_ms.items()
+        },
         **figures,
     }
 
@@ -492,6 +499,8 @@ def report(result: dict) -> None:
         f"balance (max - min answers/set) {r['balance']:8d}   (min {r['answers_min_max'][0]}, "
         f"max {r['answers_min_max'][1]})"
     )
+    by_kind = ", ".join(f"{k} {v:.0f}" for k, v in r["median_ms_by_kind"].items())
+    print(f"median latency by request (ms)  {by_kind}")
     print(f"trivial view requests/s         {r['trivial_requests_per_s']:8.1f}   (ceiling)")
     print(
         f"ratio survey / trivial          {r['requests_per_s'] / r['trivial_requests_per_s']:8.2f}"
@@ -521,6 +530,8 @@ def main() -> int:
     parser.add_argument("--json", help="also write the figures to this file")
     options = parser.parse_args()
     options.fetch_images = not options.no_images
+    # Stopped from outside: still stop gunicorn and drop the PostgreSQL database.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if options.prepare:
         prepare(*options.prepare)
         return 0

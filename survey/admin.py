@@ -81,8 +81,9 @@ class StudyAdmin(admin.ModelAdmin):
         if study.pk is None:
             return "-"
         links = format_html(
-            '<a href="{}">progress</a> · <a href="{}">export CSV</a> · '
-            '<a href="{}">export Parquet</a>',
+            '<a href="{}">participant link</a> · <a href="{}">progress</a> · '
+            '<a href="{}">export CSV</a> · <a href="{}">export Parquet</a>',
+            reverse("survey:study", kwargs={"study_id": study.public_id}),
             reverse("admin:survey_study_progress", args=[study.pk]),
             reverse("admin:survey_study_export", args=[study.pk, "csv"]),
             reverse("admin:survey_study_export", args=[study.pk, "parquet"]),

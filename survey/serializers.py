@@ -1,5 +1,6 @@
 """What the researcher API sends and accepts. Serializers shape data; services decide."""
 
+from django.urls import reverse
 from rest_framework import serializers
 
 from .models import Country, Participant, Study, SurveyItem
@@ -24,6 +25,9 @@ class StudySerializer(serializers.ModelSerializer):
 
     countries = CountrySerializer(many=True, read_only=True)
     items = SurveyItemSerializer(many=True, read_only=True)
+    participant_url = serializers.SerializerMethodField(
+        help_text="The page to send participants to (add Prolific's or MTurk's ids)."
+    )
 
     class Meta:
         model = Study
@@ -35,9 +39,13 @@ class StudySerializer(serializers.ModelSerializer):
             "answers_per_image_set",
             "completion_code",
             "created_at",
+            "participant_url",
             "countries",
             "items",
         )
+
+    def get_participant_url(self, study) -> str:
+        return reverse("survey:study", kwargs={"study_id": study.public_id})
 
 
 class CountryProgressSerializer(serializers.Serializer):

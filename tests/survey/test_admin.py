@@ -151,3 +151,4 @@ def test_the_study_list_links_each_study_to_its_researcher_pages(staff, study):
     html = staff.get(reverse("admin:survey_study_changelist")).content.decode()
     assert reverse("admin:survey_study_progress", args=[study.pk]) in html
     assert reverse("admin:survey_study_export", args=[study.pk, "parquet"]) in html
+    assert f'href="/s/{study.public_id}/"' in html

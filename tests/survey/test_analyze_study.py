@@ -107,7 +107,7 @@ def test_analyze_study_writes_the_real_report(study, ready_participant, tmp_path
         "--out",
         tmp_path / "report",
         "--bootstrap",
-        "20",
+        "100",
         stdout=io.StringIO(),
     )
     assert any((tmp_path / "report").iterdir())

@@ -98,6 +98,7 @@ def test_staff_see_studies_with_their_countries_and_items(researcher, study):
     assert [s["slug"] for s in body] == [study.slug]
     assert [c["code"] for c in body[0]["countries"]] == ["CN", "IN"]
     assert len(body[0]["items"]) == 4
+    assert body[0]["participant_url"] == f"/s/{study.public_id}/"
     assert researcher.get("/api/studies/nope/").status_code == 404
 
 

@@ -12,7 +12,9 @@ import zlib
 import pytest
 import schemathesis
 from django.core.cache import cache
+from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
 from drf_spectacular.generators import SchemaGenerator
 from hypothesis import HealthCheck, settings
 from rest_framework.authtoken.models import Token
@@ -27,6 +29,20 @@ schema = schemathesis.openapi.from_dict(
     json.loads(json.dumps(SchemaGenerator().get_schema(request=None, public=True), default=str))
 )
 schema.app = get_wsgi_application()
+
+
+@pytest.fixture
+def connections_kept_open():
+    """Keep the test's database connection across WSGI calls, as Django's test client does.
+
+    A real request closes old connections when it ends; inside a test that would close
+    the connection holding the test's transaction (PostgreSQL).
+    """
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
 
 
 @pytest.fixture
@@ -50,7 +66,9 @@ def real_objects(ready_participant):
     suppress_health_check=list(HealthCheck),
     derandomize=True,
 )
-def test_no_request_to_the_api_causes_a_server_error(case, staff_token, real_objects):
+def test_no_request_to_the_api_causes_a_server_error(
+    case, connections_kept_open, staff_token, real_objects
+):
     cache.clear()  # throttling must not hide the endpoints from the fuzzer
     if (
         case.path_parameters

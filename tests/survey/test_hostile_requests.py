@@ -29,7 +29,7 @@ def first_page(client):
     bot.consent()
     bot.profile()
     bot.practice()
-    html = client.get(f"/s/{study.slug}/rank/").content.decode()
+    html = client.get(f"/s/{study.public_id}/rank/").content.decode()
     data = {name: name.rsplit("-", 1)[1] for _id, name in SELECT.findall(html)}
     return client, ACTION.search(html)[1], data
 
