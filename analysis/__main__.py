@@ -1,7 +1,8 @@
 """Command line: ``python -m analysis report EXPORT --out DIR``.
 
-Bad input ends with exit status 2 and one line on stderr saying what is wrong; no
-report folder is written or changed then.
+Bad input ends with exit status 2 and one line on stderr saying what is wrong; a
+folder that cannot be written ends with status 1 and one line. No report folder is
+written or changed then.
 """
 
 from __future__ import annotations
@@ -71,6 +72,10 @@ def main(argv: list[str] | None = None) -> int:
     except ExportError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except OSError as error:  # e.g. no permission to write next to --out
+        where = f" ({error.filename})" if error.filename else ""
+        print(f"error: the report could not be written: {error.strerror}{where}.", file=sys.stderr)
+        return 1
     print(f"report written to {out} in {time.perf_counter() - started:.1f} s")
     return 0
 

@@ -56,8 +56,8 @@ MISSING_COLUMNS = "The export lacks the column(s) {columns} of the rankings expo
 NO_ROWS = "The export {path} holds no rankings."
 EMPTY_KEY = "{count} row(s) have an empty {column} (first at data row {row})."
 EMPTY_COUNTRY = "{count} row(s) have an empty country (first at data row {row})."
-RANK_NOT_WHOLE = "The rank column must hold whole numbers; data row {row} has {value!r}."
-FLAG_NOT_BOOLEAN = "The {column} column must hold true or false; data row {row} has {value!r}."
+RANK_NOT_WHOLE = "The rank column must hold whole numbers; data row {row} has {value}."
+FLAG_NOT_BOOLEAN = "The {column} column must hold true or false; data row {row} has {value}."
 
 _TRUE = {"true", "t", "1", "yes", "y"}
 _FALSE = {"false", "f", "0", "no", "n"}
@@ -211,5 +211,8 @@ def _flags(column: pd.Series, name: str, *, empty: bool) -> np.ndarray:
     return lookup[codes].astype(bool)
 
 
-def _raw(value: object) -> object:
-    return None if value is None or (isinstance(value, float) and np.isnan(value)) else value
+def _raw(value: object) -> str:
+    """A cell as the message shows it: quoted text, or 'an empty cell'."""
+    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+        return "an empty cell"
+    return repr(str(value))

@@ -61,6 +61,7 @@ class Rankings:
     ranks: np.ndarray
     rows_read: int
     left_out: pd.DataFrame  # participant, country, reason
+    flagged_kept: pd.DataFrame  # the same, for flagged participants kept on request
 
     @property
     def k(self) -> int:
@@ -87,7 +88,8 @@ def rankings_from_export(
 
     export is what :func:`analysis.io.read_export` returns. Participants a researcher
     excluded and participants who failed an attention check are left out unless
-    keep_excluded; who was left out and why is in ``left_out``. Raises ExportError
+    keep_excluded; who was left out and why is in ``left_out`` (or, when kept, in
+    ``flagged_kept``). Raises ExportError
     when ranks on a page are not a permutation, there is a single variant, a
     participant appears in two countries, or the export holds several studies and
     ``study`` does not pick one.
@@ -123,6 +125,7 @@ def rankings_from_export(
     )
 
     left_out = _left_out(export, participant_codes, participants, participant_country, countries)
+    flagged_kept = left_out.iloc[0:0]
     if not keep_excluded and len(left_out):
         keep_participant = ~np.isin(np.arange(len(participants)), left_out["code"].to_numpy())
         keep = keep_participant[ranking_participant]
@@ -131,7 +134,7 @@ def rankings_from_export(
         ranks, ranking_participant = ranks[keep], ranking_participant[keep]
         ranking_set, ranking_item = ranking_set[keep], ranking_item[keep]
     elif keep_excluded:
-        left_out = left_out.iloc[0:0]
+        left_out, flagged_kept = left_out.iloc[0:0], left_out
 
     labels = _labels(export)
     return Rankings(
@@ -149,6 +152,7 @@ def rankings_from_export(
         ranks=ranks,
         rows_read=len(export),
         left_out=left_out.drop(columns="code"),
+        flagged_kept=flagged_kept.drop(columns="code"),
     )
 
 

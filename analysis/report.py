@@ -10,25 +10,27 @@ earlier report whole.
 from __future__ import annotations
 
 import base64
-import html
+import multiprocessing
+import os
 import shutil
 import tempfile
 import uuid
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from itertools import repeat
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from analysis import figures
+from analysis import document, figures
 from analysis.io import ExportError, read_export
 from analysis.rankings import Rankings, rankings_from_export
-from analysis.ranks import CONFIDENCE, pairwise_preference, rank_shares, rank_summary
+from analysis.ranks import pairwise_preference, rank_shares, rank_summary
 from analysis.simulate import PAPER_VARIANTS
-from analysis.stats import HOLM_FAMILY, hypothesis_tables
+from analysis.stats import hypothesis_tables
 from analysis.tallies import POOLED, tally_scopes
 from analysis.worth import worth_table
 
@@ -177,248 +179,85 @@ def _write(analysis: Analysis, export: Path, folder: Path) -> None:
     figures_dir.mkdir()
     for name, table in analysis.tables.items():
         table.to_csv(tables_dir / f"{name}.csv", index=False)
-    embedded = {}
-    for name, fig in _figures(analysis).items():
-        png = figures_dir / f"{name}.png"
-        # Fast zlib level: the default spends a second per figure shrinking it by a third.
-        fig.savefig(png, dpi=FIGURE_DPI, pil_kwargs={"compress_level": 1})
-        # The first save laid the panels out; keep that layout for the other formats
-        # rather than solving it again (the layout costs as much as the drawing).
-        fig.set_layout_engine("none")
-        for fmt in analysis.options.figure_formats:
-            if fmt != "png":
-                fig.savefig(figures_dir / f"{name}.{fmt}", dpi=FIGURE_DPI)
-        # The HTML page embeds the same PNG, so it stands alone without the folder.
-        embedded[name] = base64.b64encode(png.read_bytes()).decode("ascii")
-        plt.close(fig)
+    embedded = _render_figures(analysis, figures_dir)
     # Only the figures drawn appear (all of them, unless a caller leaves some out).
-    document = [b for b in _document(analysis, export) if b[0] != "figure" or b[1] in embedded]
-    (folder / "report.html").write_text(_html(document, embedded, analysis), encoding="utf-8")
-    (folder / MARKER).write_text(_markdown(document), encoding="utf-8")
+    blocks = document.document_blocks(analysis, export)
+    blocks = [b for b in blocks if b[0] != "figure" or b[1] in embedded]
+    title = f"Rankings report: {analysis.rankings.study}"
+    (folder / "report.html").write_text(document.to_html(blocks, embedded, title), "utf-8")
+    (folder / MARKER).write_text(document.to_markdown(blocks), encoding="utf-8")
 
 
-def _figures(analysis: Analysis) -> dict[str, plt.Figure]:
+def _render_figures(analysis: Analysis, folder: Path) -> dict[str, str]:
+    """Draw and save every figure; return each one's PNG as base64 for the HTML page.
+
+    Figures are independent and drawing them is most of a report's time, so they are
+    drawn in parallel processes, one per CPU (forked: the small tables they need are
+    passed along, nothing is imported again).
+    """
+    jobs = _figure_jobs(analysis)
+    formats = tuple(analysis.options.figure_formats)
+    workers = min(len(jobs), os.cpu_count() or 1)
+    plt.close("all")
+    if workers > 1 and "fork" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            list(pool.map(_draw, jobs, repeat(folder), repeat(formats)))
+    else:
+        for job in jobs:
+            _draw(job, folder, formats)
+    # The HTML page embeds the same PNG, so it stands alone without the folder.
+    return {
+        name: base64.b64encode((folder / f"{name}.png").read_bytes()).decode("ascii")
+        for name, _, _ in jobs
+    }
+
+
+def _figure_jobs(analysis: Analysis) -> list[tuple[str, Callable, dict]]:
+    """(name, figure function, its arguments) for each figure of the report."""
     r, t = analysis.rankings, analysis.tables
     scopes = [s for s in [*r.countries, POOLED] if s in set(t["rank_summary"]["scope"])]
     labels = [r.label(v) for v in r.variants]
     common = {"scopes": scopes, "items": r.items, "study": r.study}
-    return {
-        "violins": figures.violin_figure(t["rank_shares"], labels=labels, **common),
-        "rank_shares": figures.share_figure(t["rank_shares"], labels=labels, **common),
-        "preference": figures.preference_figure(t["pairwise_preference"], labels=labels, **common),
-        "critical_difference": figures.critical_difference_figure(
-            t["cd_ranks"], t["nemenyi"], t["friedman"], **common
-        ),
-    }
-
-
-# --- the document: a list of blocks rendered to Markdown and to HTML -----------------
-
-FIGURE_CAPTIONS = {
-    "violins": "Ranks per variant, one panel per item, one row per country and the pooled row.",
-    "rank_shares": "Share of pages at each rank.",
-    "preference": "Pairwise preference: share of pages where the row variant was ranked "
-    "better than the column variant.",
-    "critical_difference": "Critical-difference diagrams (Friedman average ranks, Nemenyi test).",
-}
-
-
-def _document(analysis: Analysis, export: Path) -> list[tuple[str, object]]:
-    """Blocks: ("h1"|"h2"|"p", text), ("table", DataFrame), ("figure", name)."""
-    r, t, o = analysis.rankings, analysis.tables, analysis.options
-    level = f"{CONFIDENCE:.0%}"
-    blocks: list[tuple[str, object]] = [
-        ("h1", f"Rankings report: {r.study}"),
+    return [
         (
-            "p",
-            f"Export `{export.name}`, {r.rows_read:,} rows read; generated "
-            f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC. Variants: "
-            + ", ".join(f"{r.label(v)} (`{v}`)" for v in r.variants)
-            + ". Rank 1 is the best end for every item.",
+            "violins",
+            figures.violin_figure,
+            {"shares": t["rank_shares"], "labels": labels, **common},
         ),
         (
-            "p",
-            f"Intervals are {level} percentile intervals from {o.n_boot:,} bootstrap "
-            f"resamples of participants (the participant is the unit, not the page), "
-            f"resampled within each country; seed {o.seed}. Tests use each participant's "
-            "mean rank of each variant as one block.",
+            "rank_shares",
+            figures.share_figure,
+            {"shares": t["rank_shares"], "labels": labels, **common},
         ),
-        ("h2", "Who is counted"),
-        ("p", _left_out_sentence(r, o.keep_excluded)),
-        ("table", t["participants"]),
-    ]
-    if len(t["left_out"]):
-        reasons = t["left_out"].groupby(["country", "reason"]).size().rename("participants")
-        blocks.append(("table", reasons.reset_index()))
-    blocks += [
-        ("h2", "Headline"),
-        ("p", _headline_sentence(analysis)),
-        ("table", _headline_table(analysis)),
-    ]
-    blocks += [("h2", "Figures")] + [("figure", name) for name in FIGURE_CAPTIONS]
-    pooled = {
-        name: table[table["scope"] == POOLED] if "scope" in table else table
-        for name, table in t.items()
-    }
-    blocks += [
-        ("h2", "Rank statistics, all countries"),
         (
-            "p",
-            f"Mean rank with its {level} interval, median, standard error over pages "
-            "(as published; it ignores that one participant ranks many pages), and the "
-            "share of pages ranked first. Per country: `tables/rank_summary.csv`.",
+            "preference",
+            figures.preference_figure,
+            {"pairs": t["pairwise_preference"], "labels": labels, **common},
         ),
-        ("table", pooled["rank_summary"].drop(columns=["scope", "variant"])),
-        ("h2", "Friedman test and Kendall's W"),
         (
-            "p",
-            "Blocks are participants (their mean rank of each variant); Kendall's W "
-            "is the participants' concordance on the order of the variants (0 none, 1 "
-            "complete).",
-        ),
-        ("table", t["friedman"]),
-        ("h2", "Pairwise Wilcoxon signed-rank tests, Holm-corrected, all countries"),
-        (
-            "p",
-            f"Holm's correction covers one family: {HOLM_FAMILY}. A negative median "
-            "difference means the first variant was ranked better. Per country: "
-            "`tables/wilcoxon.csv`.",
-        ),
-        ("table", pooled["wilcoxon"].drop(columns=["scope", "family"])),
-        ("h2", "Nemenyi post-hoc test, all countries"),
-        ("table", pooled["nemenyi"].drop(columns="scope")),
-        ("h2", "Rater agreement: Krippendorff's alpha (ordinal)"),
-        (
-            "p",
-            "Raters are participants; a unit is one variant's image in one image set, "
-            "its value the rank given; units rated once are left out.",
-        ),
-        ("table", t["agreement"]),
-        ("h2", "Plackett-Luce worth, all countries"),
-        (
-            "p",
-            "Worths sum to 1: the model's probability that a variant is ranked first "
-            "among all. Per country: `tables/plackett_luce.csv`.",
-        ),
-        ("table", pooled["plackett_luce"].drop(columns=["scope", "variant"])),
-        ("h2", "Files"),
-        (
-            "p",
-            "Every table as CSV in `tables/` ("
-            + ", ".join(f"{n}.csv" for n in t)
-            + "); every figure in `figures/` as "
-            + " and ".join(f.upper() for f in o.figure_formats)
-            + ".",
+            "critical_difference",
+            figures.critical_difference_figure,
+            {
+                "cd_ranks": t["cd_ranks"],
+                "nemenyi": t["nemenyi"],
+                "friedman": t["friedman"],
+                **common,
+            },
         ),
     ]
-    return blocks
 
 
-def _left_out_sentence(r: Rankings, kept: bool) -> str:
-    if kept:
-        return (
-            "Excluded participants and failed attention checks are kept, as asked "
-            "(--keep-excluded)."
-        )
-    if not len(r.left_out):
-        return "No participant was excluded or failed an attention check."
-    reasons = r.left_out["reason"].str.split(":").str[0].value_counts()
-    parts = [f"{n} {reason}" for reason, n in reasons.items()]
-    return (
-        f"{len(r.left_out)} participant(s) are left out: "
-        + "; ".join(parts)
-        + ". Rerun with --keep-excluded to include them."
-    )
-
-
-def _headline_rows(analysis: Analysis) -> pd.DataFrame:
-    model, baseline = analysis.headline_pair
-    pairs = analysis.tables["pairwise_preference"]
-    return pairs[(pairs["variant"] == model) & (pairs["other"] == baseline)]
-
-
-def _headline_table(analysis: Analysis) -> pd.DataFrame:
-    return _headline_rows(analysis)[["scope", "item", "pages", "share_better", "ci_low", "ci_high"]]
-
-
-def _headline_sentence(analysis: Analysis) -> str:
-    r = analysis.rankings
-    model, baseline = analysis.headline_pair
-    rows = _headline_rows(analysis)
-    pooled = rows[rows["scope"] == POOLED]
-    parts = [
-        f"{item}: {share:.0%} ({low:.0%}–{high:.0%})"
-        for item, share, low, high in zip(
-            pooled["item"], pooled["share_better"], pooled["ci_low"], pooled["ci_high"], strict=True
-        )
-    ]
-    return (
-        f"Share of pages where {r.label(model)} was ranked better than {r.label(baseline)}, "
-        f"all countries, with {CONFIDENCE:.0%} intervals — " + "; ".join(parts) + "."
-    )
-
-
-def _display(table: pd.DataFrame) -> pd.DataFrame:
-    """Numbers as text for reading: p-values in 3 significant digits, others 3 decimals."""
-    shown = table.copy()
-    for column in shown.columns:
-        values = shown[column]
-        if pd.api.types.is_float_dtype(values):
-            pattern = "{:.3g}" if column.startswith("p") and column != "pages" else "{:.3f}"
-            shown[column] = [("" if np.isnan(v) else pattern.format(v)) for v in values]
-    return shown
-
-
-def _markdown(blocks: list[tuple[str, object]]) -> str:
-    lines = []
-    for kind, content in blocks:
-        if kind == "h1":
-            lines.append(f"# {content}\n")
-        elif kind == "h2":
-            lines.append(f"## {content}\n")
-        elif kind == "p":
-            lines.append(f"{content}\n")
-        elif kind == "table":
-            lines.append(_display(content).to_markdown(index=False) + "\n")
-        elif kind == "figure":
-            lines.append(f"![{FIGURE_CAPTIONS[content]}](figures/{content}.png)\n")
-            lines.append(f"*{FIGURE_CAPTIONS[content]}* ([SVG](figures/{content}.svg))\n")
-    return "\n".join(lines)
-
-
-def _html(blocks: list[tuple[str, object]], embedded: dict[str, str], analysis: Analysis) -> str:
-    body = []
-    for kind, content in blocks:
-        if kind in ("h1", "h2"):
-            body.append(f"<{kind}>{html.escape(str(content))}</{kind}>")
-        elif kind == "p":
-            body.append(f"<p>{_inline_code(html.escape(str(content)))}</p>")
-        elif kind == "table":
-            body.append(_display(content).to_html(index=False, border=0, classes="table"))
-        elif kind == "figure":
-            caption = html.escape(FIGURE_CAPTIONS[content])
-            body.append(
-                f'<figure><img alt="{caption}" src="data:image/png;base64,{embedded[content]}">'
-                f"<figcaption>{caption}</figcaption></figure>"
-            )
-    title = html.escape(f"Rankings report: {analysis.rankings.study}")
-    return (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        f"<title>{title}</title><style>{_CSS}</style></head><body>\n"
-        + "\n".join(body)
-        + "\n</body></html>\n"
-    )
-
-
-def _inline_code(text: str) -> str:
-    parts = text.split("`")
-    return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts))
-
-
-_CSS = (
-    "body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;"
-    "line-height:1.45;color:#222}table{border-collapse:collapse;margin:0.8em 0;font-size:0.85em}"
-    "th,td{padding:3px 8px;border-bottom:1px solid #ddd;text-align:right}"
-    "th{background:#f3f3f3}img{max-width:100%}figure{margin:1.5em 0}"
-    "figcaption{font-style:italic;color:#555}code{background:#f3f3f3;padding:0 3px}"
-)
+def _draw(job: tuple[str, Callable, dict], folder: Path, formats: tuple[str, ...]) -> None:
+    """Build one figure and save it as PNG and the other formats."""
+    name, make, arguments = job
+    fig = make(**arguments)
+    # Fast zlib level: the default spends a second per figure shrinking it by a third.
+    fig.savefig(folder / f"{name}.png", dpi=FIGURE_DPI, pil_kwargs={"compress_level": 1})
+    # The first save laid the panels out; keep that layout for the other formats
+    # rather than solving it again (the layout costs as much as the drawing).
+    fig.set_layout_engine("none")
+    for fmt in formats:
+        if fmt != "png":
+            fig.savefig(folder / f"{name}.{fmt}", dpi=FIGURE_DPI)
+    plt.close(fig)

@@ -2,6 +2,8 @@
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from analysis import io
@@ -77,7 +79,11 @@ def test_a_rank_that_is_not_a_whole_number_is_refused(small_export, tmp_path):
     broken.loc[5, "rank"] = "first"
     with pytest.raises(ExportError) as caught:
         read_export(write(broken, tmp_path / "e.csv"))
-    assert str(caught.value) == io.RANK_NOT_WHOLE.format(row=6, value="first")
+    assert str(caught.value) == io.RANK_NOT_WHOLE.format(row=6, value="'first'")
+    broken.loc[5, "rank"] = None
+    with pytest.raises(ExportError) as caught:
+        read_export(write(broken, tmp_path / "e.parquet"))
+    assert str(caught.value) == io.RANK_NOT_WHOLE.format(row=6, value="an empty cell")
 
 
 def test_attention_flags_are_read_from_common_spellings(small_export):
@@ -91,7 +97,7 @@ def test_attention_flags_are_read_from_common_spellings(small_export):
     with pytest.raises(ExportError) as caught:
         io.normalise_export(frame)
     assert str(caught.value) == io.FLAG_NOT_BOOLEAN.format(
-        column="attention_ok", row=1, value="maybe"
+        column="attention_ok", row=1, value="'maybe'"
     )
 
 
@@ -100,3 +106,22 @@ def test_names_keep_leading_zeros_from_csv(small_export, tmp_path):
     frame["participant"] = np.where(frame["participant"] == "p00000", "007", frame["participant"])
     read = read_export(write(frame, tmp_path / "e.csv"))
     assert "007" in set(read["participant"].astype(str))
+
+
+def test_a_parquet_export_with_the_survey_schema_and_unknown_attention_reads(
+    small_export, tmp_path
+):
+    # The survey writes rank as int16 and attention_ok as a nullable bool (empty while
+    # a participant has not finished): empty counts as passed.
+    frame = small_export.astype({"attention_ok": object, "rank": "int16"})
+    frame.loc[frame.index < 16, "attention_ok"] = None
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    table = table.set_column(
+        table.schema.get_field_index("attention_ok"),
+        "attention_ok",
+        pa.array(frame["attention_ok"].tolist(), type=pa.bool_()),
+    )
+    pq.write_table(table, tmp_path / "survey.parquet")
+    read = read_export(tmp_path / "survey.parquet")
+    assert read["attention_ok"].all()
+    assert read["rank"].dtype == np.int64

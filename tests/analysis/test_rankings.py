@@ -91,6 +91,7 @@ def test_excluded_and_inattentive_participants_are_left_out_with_their_reason(sm
     kept = load(marked, keep_excluded=True)
     assert len(kept.ranks) == len(marked) // 4
     assert kept.left_out.empty
+    assert set(kept.flagged_kept["participant"]) == {p0, p1}
 
 
 def test_leaving_out_everyone_is_refused_with_the_switch_named(small_export):

@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from analysis import document
 from analysis import report as report_module
 from analysis.__main__ import main
 from analysis.io import ExportError
@@ -73,7 +74,7 @@ def built(tmp_path_factory):
 @pytest.fixture
 def no_figures(monkeypatch):
     """Tests of writing and refusing do not need the figures drawn."""
-    monkeypatch.setattr(report_module, "_figures", lambda analysis: {})
+    monkeypatch.setattr(report_module, "_figure_jobs", lambda analysis: [])
 
 
 def test_the_report_holds_markdown_html_every_figure_and_every_table(built):
@@ -128,7 +129,10 @@ def test_keeping_excluded_participants_is_a_switch(export_csv, tmp_path, no_figu
     out = build_report(export_csv, tmp_path / "kept", options)
     participants = pd.read_csv(out / "tables" / "participants.csv").set_index("country")
     assert participants.loc[POOLED, "participants"] == 12
-    assert "are kept, as asked" in (out / "report.md").read_text()
+    assert (
+        "1 participant(s) excluded by a researcher or failing an attention check are kept"
+        in (out / "report.md").read_text()
+    )
 
 
 def test_the_headline_is_the_full_model_against_the_pretrained_one(built):
@@ -164,7 +168,7 @@ def test_a_failure_while_writing_leaves_neither_a_partial_report_nor_a_temporary
     def broken(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(report_module, "_markdown", broken)
+    monkeypatch.setattr(document, "to_markdown", broken)
     with pytest.raises(RuntimeError):
         build_report(export_csv, tmp_path / "report", FAST)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["export.csv"]
@@ -214,3 +218,16 @@ def test_the_headline_pair_can_be_chosen_and_must_name_two_variants(
     assert "SCoFT+MP was ranked better than SCoFT+M" in (out / "report.md").read_text()
     with pytest.raises(ExportError, match="MODEL:BASELINE"):
         build_report(export_csv, tmp_path / "s", ReportOptions(n_boot=200, headline="positive"))
+
+
+def test_an_output_folder_that_cannot_be_written_is_one_line_too(
+    export_csv, tmp_path, capsys, monkeypatch, no_figures
+):
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(tmp_path))
+
+    monkeypatch.setattr(report_module.tempfile, "mkdtemp", refuse)
+    status = main(["report", str(export_csv), "--out", str(tmp_path / "out"), "--bootstrap", "100"])
+    err = capsys.readouterr().err
+    assert status == 1
+    assert err == f"error: the report could not be written: Permission denied ({tmp_path}).\n"
