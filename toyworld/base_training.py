@@ -35,7 +35,7 @@ class BaseTrainingConfig:
     vae_batch: int = 32
     vae_lr: float = 1e-3
     vae_kl_weight: float = 1e-4  # keeps latents near a unit Gaussian without blurring
-    denoiser_steps: int = 1000  # ~20 min on a shared 2-core machine
+    denoiser_steps: int = 800  # ~25 min on a 2-core machine shared with other jobs
     denoiser_batch: int = 64
     denoiser_lr: float = 5e-4
     warmup_steps: int = 100
