@@ -248,6 +248,9 @@ def main(argv: list[str] | None = None) -> int:
     except (DemoError, ServerError, CommandError, ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("\nStopped. Run the demo again to go on: finished steps are reused.")
+        return 130
 
 
 if __name__ == "__main__":

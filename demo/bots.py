@@ -238,6 +238,8 @@ async def _run_bots(base_url, link, countries, detectors, count, run, settings, 
                 await bot.take_part()
             except (BotError, httpx.HTTPError) as error:
                 result.error = str(error) or type(error).__name__
+            except Exception as error:  # a page the bot cannot read: report it, keep the rest
+                result.error = f"{type(error).__name__}: {error}"
         on_done(result)
 
     await asyncio.gather(*(one(n) for n in range(count)))
