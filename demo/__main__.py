@@ -11,6 +11,7 @@ seconds. Everything is written under --var (default var/, gitignored).
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 import time
@@ -216,6 +217,8 @@ def run(args: argparse.Namespace) -> int:
     from demo.server import start_server, stop_server
 
     site.use_demo_settings(plan)
+    # Django's logging set-up shows httpx's line per request; one line per bot is enough.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     study = build_study(plan)
     base_url = f"http://127.0.0.1:{args.port}"
     log = plan.demo_dir / "server.log"
