@@ -18,7 +18,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from demo.plan import DemoPlan
+from demo.plan import TOY_BASE_MODEL, DemoPlan
 
 DEFAULT_BOTS = 30
 MISSING_BASE_MODEL = (
@@ -129,6 +129,10 @@ def build_study(plan: DemoPlan):
         say("== fine-tuning: reusing the adapters in " + str(plan.demo_dir / "adapters"))
     else:
         say("== fine-tuning scoft-m, scoft-mp, scoft-mpc on the toy community set")
+        if Path(plan.base_model) == TOY_BASE_MODEL:
+            from toyworld.base_model import verify_base_model
+
+            verify_base_model(TOY_BASE_MODEL)  # a damaged download fails here, not mid-way
         community = training.prepare_community(plan, say)
         training.train_adapters(plan, community, say)
     registered = site.image_sets_registered(plan)
