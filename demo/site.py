@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import os
 import secrets
+import shlex
 from pathlib import Path
 
-from demo.plan import DemoPlan
+from demo.plan import PROJECT_DIR, VARIANTS, DemoPlan
 
 RESEARCHER = "researcher"
 PASSWORD_ENV = "DEMO_RESEARCHER_PASSWORD"
 SIMULATED_MARK = "simulated"
+ANALYSIS_FAILED = "The analysis report stopped with status {status}; its message is above."
 
 
 def use_demo_settings(plan: DemoPlan) -> None:
@@ -125,10 +127,28 @@ def mark_simulated(plan: DemoPlan, prefix: str) -> int:
 
 
 def analyze(plan: DemoPlan, say=print) -> Path:
-    """Export the rankings and write the analysis report (manage.py analyze_study)."""
-    from django.core.management import call_command
+    """Export the rankings (manage.py export_rankings), then write the analysis report
+    (python -m analysis report, in its own process) with the variants in display order
+    and the published headline: the full model against the pretrained one."""
+    import subprocess
+    import sys
 
-    out = plan.report_dir
-    say(f"$ python manage.py analyze_study {plan.study_slug} --out {out}")
-    call_command("analyze_study", plan.study_slug, out=str(out), bootstrap=plan.bootstrap)
-    return out
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    export = plan.demo_dir / "rankings.parquet"
+    say(f"$ python manage.py export_rankings {plan.study_slug} --format parquet --out {export}")
+    call_command(
+        "export_rankings", plan.study_slug, file_format="parquet", out=str(export), verbosity=0
+    )
+    order = [key for key, _label, _adapter in VARIANTS]
+    argv = ["report", str(export), "--out", str(plan.report_dir),
+            "--variant-order", ",".join(order), "--headline", f"{order[-1]}:{order[0]}",
+            "--bootstrap", str(plan.bootstrap)]  # fmt: skip
+    say("$ python -m analysis " + shlex.join(argv))
+    run = subprocess.run(
+        [sys.executable, "-m", "analysis", *argv], cwd=PROJECT_DIR, check=False, text=True
+    )
+    if run.returncode != 0:
+        raise CommandError(ANALYSIS_FAILED.format(status=run.returncode))
+    return plan.report_dir
