@@ -17,7 +17,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlencode, urljoin, urlsplit
 
 import numpy as np
 from PIL import Image
@@ -120,7 +120,7 @@ class Bot:
     async def take_part(self) -> None:
         rid = self.result.recruit_id
         query = {"PROLIFIC_PID": rid, "STUDY_ID": SIMULATED_STUDY_ID, "SESSION_ID": rid}
-        url, form = await self.form_at(self.link + "?" + _query(query), "landing")
+        url, form = await self.form_at(self.link + "?" + urlencode(query), "landing")
         if "csrfmiddlewaretoken" not in form.hidden:
             raise BotError(NO_FORM.format(step="landing", url=url))
         # The Start form posts the recruitment ids back to the study's page.
@@ -208,12 +208,6 @@ class Bot:
             return right[0]
         self.result.attention_failed += 1
         return wrong[int(self.rng.integers(len(wrong)))]
-
-
-def _query(values: dict) -> str:
-    from urllib.parse import urlencode
-
-    return urlencode(values)
 
 
 async def _run_bots(base_url, link, countries, detectors, count, run, settings, on_done):
