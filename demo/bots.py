@@ -14,9 +14,11 @@ from __future__ import annotations
 import asyncio
 import io
 import random
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from html import unescape
 from urllib.parse import urlencode, urljoin, urlsplit
 
 import numpy as np
@@ -60,6 +62,15 @@ class BotResult:
     ranks: dict = field(default_factory=dict)  # page id -> item -> position -> rank
 
 
+def page_errors(html: str) -> str:
+    """The messages of a page's error box (what a participant would read), as one line."""
+    box = re.search(r'<div class="errors"[^>]*>(.*?)</div>', html, re.S)
+    if box is None:
+        return ""
+    items = re.findall(r"<li>(.*?)</li>", box.group(1), re.S)
+    return " ".join(unescape(re.sub(r"<[^>]+>", "", item)).strip() for item in items)
+
+
 def recruit_id(run: str, number: int) -> str:
     """The recruitment id of simulated participant `number` of run `run`."""
     return f"{SIMULATED_PREFIX}{run}-{number:03d}"
@@ -99,9 +110,9 @@ class Bot:
         """POST a form; returns where the server sends the participant next."""
         response = await self.client.post(url, data=data)
         if response.status_code not in (302, 303):
-            raise BotError(
-                UNEXPECTED_RESPONSE.format(step=step, status=response.status_code, url=url)
-            )
+            message = UNEXPECTED_RESPONSE.format(step=step, status=response.status_code, url=url)
+            said = page_errors(response.text)
+            raise BotError(f"{message}: {said}" if said else message)
         return urljoin(str(response.url), response.headers["location"])
 
     def on_site(self, url: str) -> bool:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from demo.__main__ import NOT_ENOUGH, parser, plan_from
-from demo.bots import Bot, BotResult, BotSettings
+from demo.bots import Bot, BotResult, BotSettings, page_errors
 from demo.pages import read_form
 from demo.plan import DemoPlan
 from demo.preference import judge, noisy_ranks
@@ -118,3 +118,13 @@ def test_the_report_says_at_the_top_that_participants_are_simulated(tmp_path):
     shown = html.escape(note)
     assert page.index(shown) < page.index("<h1>") and page.count(shown) == 1
     assert (tmp_path / "SIMULATED.txt").read_text().strip() == note
+
+
+def test_a_refused_answer_is_reported_with_the_message_the_participant_reads():
+    page = (
+        '<main><div class="errors" role="alert" id="errors"><p>Please check:</p>'
+        "<ul><li>This country&#x27;s images have all the answers the study needs.</li></ul>"
+        "</div></main>"
+    )
+    assert page_errors(page) == "This country's images have all the answers the study needs."
+    assert page_errors("<main>fine</main>") == ""
