@@ -222,3 +222,10 @@ def test_the_schema_and_the_docs_page_describe_every_operation(researcher):
     assert page.status_code == 200 and page["Content-Type"].startswith("text/html")
     assert "/api/studies/{slug}/participants/{participant_id}/exclude/" in html
     assert "https://" not in html  # nothing loaded from elsewhere: works offline
+
+
+def test_the_health_check_answers_without_touching_the_database(client, django_assert_num_queries):
+    with django_assert_num_queries(0):
+        response = client.get("/healthz/")
+    assert (response.status_code, response.content) == (200, b"ok\n")
+    assert client.post("/healthz/").status_code == 405
