@@ -69,10 +69,13 @@ def _byte_alphabet() -> list[str]:
 
 
 def build_tokenizer(max_tokens: int = TinyArchitecture.max_tokens) -> CLIPTokenizer:
-    """A CLIP tokenizer whose BPE merges spell every toy-world word as one token.
+    """A CLIP tokenizer whose BPE merges spell the toy world's words as whole tokens.
 
-    Any other text still tokenizes (byte by byte), so no prompt ever fails; the merges
-    are chained left to right per word, which is all a closed vocabulary needs.
+    Any other text still tokenizes (byte by byte), so no prompt ever fails. The merges
+    are chained left to right per word; where two words' chains compete a word may end
+    up as several tokens ("diamonds", "photo" and "plain" do; the longest community
+    caption then fills the 16 tokens and loses the end of "diamonds", harmless since the
+    base model never saw that word). Every culture name and category is a single token.
     """
     alphabet = _byte_alphabet()
     vocab: dict[str, int] = {}

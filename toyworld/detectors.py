@@ -24,8 +24,10 @@ MOTIF_LABELS = (*CULTURE_NAMES, GENERIC)  # what the motif detector can answer
 STEREOTYPE_LABELS = ("clean", "grime")
 # The accuracy each detector is promised to reach on fresh procedural images passed
 # through the base model's VAE (the measured figures, recorded in the weights file, are
-# higher; tests check both).
-STATED_ACCURACY = {"motif": 0.95, "stereotype": 0.95}
+# higher; tests check both). The motif is promised on clean pictures only: through the
+# toy VAE a grimy object decodes to a brownish blob whose motif is barely visible, and
+# the detector names it right only about half the time (chance is one in six).
+STATED_ACCURACY = {"motif_clean": 0.95, "stereotype": 0.95}
 MISSING_DETECTORS = (
     "The toy-world detectors are missing from {path}; fit them with "
     "`python -m toyworld fit-detectors`."
@@ -198,7 +200,11 @@ def detector_accuracy(detectors: Detectors, images: np.ndarray, depictions) -> d
     """Accuracy of each detector on images of known depictions."""
     motif_labels, grime_labels = labels_of(depictions)
     features = image_features(images)
+    motif_right = detectors.motif.predict(features) == motif_labels
+    clean = grime_labels == 0
     return {
-        "motif": float((detectors.motif.predict(features) == motif_labels).mean()),
+        "motif": float(motif_right.mean()),
+        "motif_clean": float(motif_right[clean].mean()),
+        "motif_grimy": float(motif_right[~clean].mean()),
         "stereotype": float((detectors.stereotype.predict(features) == grime_labels).mean()),
     }

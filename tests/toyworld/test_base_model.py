@@ -13,6 +13,7 @@ from toyworld.base_model import (
     verify_base_model,
 )
 from toyworld.sampling import sample_images
+from toyworld.world import CATEGORIES, CULTURE_NAMES
 
 
 def test_the_shipped_weights_match_their_checksums():
@@ -52,10 +53,17 @@ def test_a_missing_base_model_says_how_to_get_it_back(tmp_path):
     assert str(error.value) == MISSING_BASE_MODEL.format(folder=tmp_path)
 
 
-def test_the_tokenizer_spells_every_toy_world_word_as_one_token():
+def test_the_tokenizer_spells_every_culture_and_category_as_one_token():
+    tokenizer = build_tokenizer()
+    for word in [*CULTURE_NAMES, *CATEGORIES]:
+        assert len(tokenizer(word, add_special_tokens=False).input_ids) == 1, word
+
+
+def test_the_tokenizer_spells_every_toy_world_word_with_known_tokens():
     tokenizer = build_tokenizer()
     for word in vocabulary_words():
-        assert len(tokenizer(word, add_special_tokens=False).input_ids) == 1, word
+        ids = tokenizer(word, add_special_tokens=False).input_ids
+        assert ids and tokenizer.unk_token_id not in ids, word
 
 
 def test_the_tokenizer_still_spells_unknown_words_byte_by_byte():

@@ -8,7 +8,7 @@ from toyworld.report import PromptSet, format_table
 
 SCALED_DOWN = EvaluationConfig(
     variants=("scoft-m", "scoft-mpc"), per_culture=1, negatives_per_image=1, max_steps=1,
-    batch_size=2, unroll_every=1, unroll_steps=2, seeds_per_prompt=2,
+    batch_size=2, unroll_every=1, unroll_steps=2, seeds_per_prompt=2, parallel=False,
 )  # fmt: skip
 FEW_PROMPTS = PromptSet(cultures=("Veloria", "Quenzar"), categories=("house",), seeds_per_prompt=2)
 
