@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 import time
 from dataclasses import replace
@@ -225,6 +226,10 @@ def run(args: argparse.Namespace) -> int:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     study = build_study(plan)
     base_url = f"http://127.0.0.1:{args.port}"
+    # Ctrl-C and `kill` both end the demo through KeyboardInterrupt, so the server child
+    # is always stopped with it (SIGINT may arrive ignored when started in the background).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     log = plan.demo_dir / "server.log"
     server = start_server(args.port, log)
     say(f"The web server's log: {log}")
