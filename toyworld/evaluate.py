@@ -143,6 +143,7 @@ def measure_all(
     config: EvaluationConfig,
     prompt_set: PromptSet,
     progress: Callable[[str], None] = print,
+    images_dir: Path | None = None,
 ) -> list[TableRow]:
     """Steps 4-5: sample every variant with shared seeds and measure it per culture."""
     rows = prompt_set.rows()
@@ -158,6 +159,9 @@ def measure_all(
         pipeline = base if adapter is None else load_toy_pipeline(base_model, adapter)
         progress(f"sampling {len(rows)} images from {variant}")
         images = sample_images(pipeline, prompts, seeds)
+        if images_dir is not None:  # kept so the images can be re-measured without sampling
+            images_dir.mkdir(parents=True, exist_ok=True)
+            np.savez_compressed(images_dir / f"{variant}.npz", images=images)
         table += measure_variant(variant, images, prompt_set, detectors, community, threshold)
     return table
 
@@ -179,7 +183,9 @@ def evaluate(
     community = prepare_community(work, base_model, config)
     progress("training " + ", ".join(config.variants))
     adapters = train_variants(work, community, base_model, config)
-    table = measure_all(base_model, adapters, detectors, config, prompt_set, progress)
+    table = measure_all(
+        base_model, adapters, detectors, config, prompt_set, progress, images_dir=work / "images"
+    )
     from toyworld.report import table_records
 
     record = {
