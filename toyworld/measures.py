@@ -73,15 +73,17 @@ def nearest_community_distance(images: np.ndarray, community: np.ndarray) -> np.
     return pairwise_distances(shrink(images), shrink(community)).min(1)
 
 
-def copy_threshold(community: np.ndarray, reconstructions: np.ndarray) -> float:
+def copy_threshold(community_decoded: np.ndarray, percentile: float = 5.0) -> float:
     """The distance below which an image counts as a near copy of a community image.
 
-    A community image passed through the VAE is a copy by construction, so the
-    threshold is the largest distance between a community image and its own
-    reconstruction: anything at least as close as that is a copy the decoder could draw.
+    Measured among the community images as the VAE decodes them (the only form in which
+    a model can copy one): a near copy is closer to one community image than all but
+    `percentile` % of community images are to their nearest *other* community image.
     """
-    a, b = shrink(community), shrink(reconstructions)
-    return float(np.sqrt(((a - b) ** 2).mean(1)).max())
+    a = shrink(community_decoded)
+    d = pairwise_distances(a, a)
+    np.fill_diagonal(d, np.inf)
+    return float(np.percentile(d.min(1), percentile))
 
 
 def diversity(images: np.ndarray) -> float:

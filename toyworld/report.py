@@ -2,8 +2,8 @@
 
 Columns: stereotype rate (share the grime detector flags), motif fidelity (share whose
 detected motif is the culture's own), memorization (mean distance to the nearest
-community image, and the share of near copies), diversity (mean distance between images
-of the same prompt). Each with a 95% interval.
+community image as the VAE decodes it, and the share of near copies), diversity (mean
+distance between images of the same prompt). Each with a 95% interval.
 """
 
 from __future__ import annotations
@@ -66,7 +66,10 @@ def measure_variant(
     community: np.ndarray,
     threshold: float,
 ) -> list[TableRow]:
-    """Measure a variant's images (in `prompt_set.rows()` order) per culture."""
+    """Measure a variant's images (in `prompt_set.rows()` order) per culture.
+
+    `community` holds the community images as the VAE decodes them.
+    """
     rows = prompt_set.rows()
     if len(rows) != len(images):
         raise ValueError("There must be exactly one image per row of the prompt set.")
@@ -95,9 +98,9 @@ def measure_variant(
     return table
 
 
-def near_copy_threshold(community: np.ndarray, vae_copies: np.ndarray) -> float:
+def near_copy_threshold(community_decoded: np.ndarray) -> float:
     """The near-copy distance, calibrated on community images passed through the VAE."""
-    return copy_threshold(community, vae_copies)
+    return copy_threshold(community_decoded)
 
 
 HEADER = (

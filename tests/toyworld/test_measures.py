@@ -44,11 +44,12 @@ def test_an_exact_copy_of_a_community_image_has_distance_zero():
     assert nearest_community_distance(community[2:3], community)[0] == pytest.approx(0, abs=1e-3)
 
 
-def test_the_copy_threshold_is_the_worst_reconstruction_distance():
-    community = np.zeros((2, 64, 64, 3), np.uint8)
-    reconstructions = community.copy()
-    reconstructions[1] = 51
-    assert copy_threshold(community, reconstructions) == pytest.approx(0.2, abs=1e-5)
+def test_the_copy_threshold_is_a_low_percentile_of_community_nearest_neighbour_distances():
+    community = np.zeros((3, 64, 64, 3), np.uint8)
+    community[1] = 51  # 0.2 from the first
+    community[2] = 153  # 0.4 from the second, 0.6 from the first
+    assert copy_threshold(community, percentile=0) == pytest.approx(0.2, abs=1e-5)
+    assert copy_threshold(community, percentile=100) == pytest.approx(0.4, abs=1e-5)
 
 
 def test_identical_images_have_no_diversity_and_different_ones_do():
