@@ -217,6 +217,8 @@ def welcome(plan: DemoPlan, study, base_url: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     plan = plan_from(args)
+    # Everything the demo loads is on disk; never wait on a model hub that cannot answer.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     check_inputs(plan, args.simulate)
     from demo import site
     from demo.server import start_server, stop_server
