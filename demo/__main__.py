@@ -160,8 +160,6 @@ def trained_now(plan: DemoPlan) -> bool:
 
 
 def simulate(plan: DemoPlan, study, base_url: str, count: int, args) -> None:
-    import logging
-
     from demo import site
     from demo.bots import SIMULATED_PREFIX, BotSettings, simulate_participants
     from demo.report_note import mark_report_simulated
@@ -170,7 +168,6 @@ def simulate(plan: DemoPlan, study, base_url: str, count: int, args) -> None:
     from toyworld.detectors import Detectors
     from toyworld.world import CULTURE_NAMES
 
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per bot is enough
     say(f"== {count} simulated participants over HTTP")
     detectors = Detectors.load(plan.detectors)
     countries = [(country_code(name), name) for name in CULTURE_NAMES[: plan.cultures]]
@@ -192,11 +189,13 @@ def simulate(plan: DemoPlan, study, base_url: str, count: int, args) -> None:
     )
     finished = sum(r.finished for r in results)
     say(f"{finished} of {count} simulated participants finished in {time.time() - started:.0f} s")
-    bots = site.mark_simulated(plan, SIMULATED_PREFIX)
-    total = Participant.objects.filter(study=study, pages__submitted_at__isnull=False).distinct()
+    site.mark_simulated(plan, SIMULATED_PREFIX)
+    answered = Participant.objects.filter(study=study, pages__submitted_at__isnull=False)
+    answered = answered.distinct()
+    bots = answered.filter(recruit_id__startswith=SIMULATED_PREFIX).count()
     say("== report")
     report = site.analyze(plan, say)
-    mark_report_simulated(report, bots, total.count())
+    mark_report_simulated(report, bots, answered.count())
     say(f"The report: {report / 'report.html'} (and report.md, figures/, tables/)")
     failures = [r for r in results if not r.finished]
     if failures:

@@ -12,9 +12,9 @@ NOTE_FILE = "SIMULATED.txt"
 def simulated_note(bots: int, total: int) -> str:
     """The warning sentence shown at the top of the report."""
     return (
-        f"Simulated data: {bots} of the {total} participants in this report are bots of the "
-        "demo (recruitment ids SIMULATED-...), ranking with a noisy preference derived from "
-        "the toy world's detectors. Nothing here is evidence about people."
+        f"Simulated data: {bots} of the {total} participants who answered this study are bots "
+        "of the demo (recruitment ids SIMULATED-...), ranking with a noisy preference derived "
+        "from the toy world's detectors. Nothing here is evidence about people."
     )
 
 
