@@ -213,7 +213,11 @@ class Bot:
     def attention_answer(self, check, form: PageForm) -> str:
         """The option the question asks for, read from its wording (or a lapse)."""
         asked = check.legend.lower()
-        right = [r.value for r in check.radios if form.label_of(r).lower() in asked]
+        right = [
+            r.value
+            for r in check.radios
+            if form.label_of(r) and re.search(rf"\b{re.escape(form.label_of(r).lower())}\b", asked)
+        ]
         wrong = [r.value for r in check.radios if r.value not in right]
         if right and (self.rng.random() >= self.settings.lapse or not wrong):
             return right[0]
