@@ -18,8 +18,10 @@ venv: $(STAMP)
 system-deps:
 	@scripts/system-deps
 
+# `make demo SIMULATE=30` also lets 30 simulated participants take the survey and writes
+# the analysis report (SIMULATE= with no number is ignored).
 demo: $(STAMP)
-	@scripts/demo
+	@SIMULATE=$(SIMULATE) scripts/demo
 
 test: $(STAMP) system-deps
 	@scripts/test

@@ -79,6 +79,11 @@ def test_training_writes_a_complete_adapter_folder(community, tmp_path, tiny_pat
         rows = list(csv.DictReader(handle))
     assert [row["step"] for row in rows] == ["1", "2"]
     assert rows[0]["ldm"] and rows[0]["memorization"] and not rows[0]["contrastive"]
+    # LoRA starts as the identity (B = 0); training must have moved it.
+    weights = adapter_weights(output)
+    assert any(
+        name.endswith("lora.up.weight") and value.abs().sum() > 0 for name, value in weights.items()
+    )
 
 
 def test_a_finished_run_is_not_repeated_and_a_different_one_is_refused(
@@ -191,30 +196,14 @@ def test_the_cli_trains_a_variant_and_samples_with_its_adapter(
 ):
     output = tmp_path / "adapter"
     status = main(
-        [
-            "train",
-            "--data",
-            str(community),
-            "--output",
-            str(output),
-            "--variant",
-            "scoft-m",
-            "--model",
-            str(tiny_path),
-            "--resolution",
-            "32",
-            "--max-steps",
-            "2",
-            "--lora-rank",
-            "4",
-            "--batch-size",
-            "2",
-            "--grad-accumulation",
-            "1",
-            "--quiet",
-        ]
-    )
+        ["train", "--data", str(community), "--output", str(output), "--variant", "scoft-m",
+         "--model", str(tiny_path), "--resolution", "32", "--max-steps", "2", "--lora-rank", "4",
+         "--batch-size", "2", "--grad-accumulation", "1", "--quiet",
+         "--loss-weights", "ldm=1,memorization=0.5", "--set", "weight_decay=0"]
+    )  # fmt: skip
     assert status == 0, capsys.readouterr().err
+    _, config = run_folder.read_variant(output)
+    assert (config.weights.ldm, config.weights.memorization, config.weight_decay) == (1, 0.5, 0)
     images = tmp_path / "images"
     args = [
         "sample",
@@ -283,3 +272,23 @@ def test_each_preset_trains_a_few_steps_end_to_end_from_the_cli(variant, communi
     assert description["base_model"] == "tiny"
     pipe = StableDiffusionPipeline.from_pretrained(resolve_model("tiny"))
     pipe.load_lora_weights(output)  # stock diffusers reads the adapter
+
+
+def test_any_setting_and_the_loss_weights_can_be_given_on_the_command_line():
+    overrides = variants.parse_settings(
+        ["weight_decay=0", "lora-alpha=32", "random_flip=false", "lora_targets=to_q, to_v"]
+    )
+    assert overrides == {
+        "weight_decay": 0.0,
+        "lora_alpha": 32,
+        "random_flip": False,
+        "lora_targets": ("to_q", "to_v"),
+    }
+    weights = variants.parse_loss_weights("ldm=1,contrastive=0.2")
+    assert (weights.ldm, weights.memorization, weights.contrastive) == (1.0, 0.3, 0.2)
+    with pytest.raises(ValueError, match="Unknown training setting 'speed'"):
+        variants.parse_settings(["speed=3"])
+    with pytest.raises(ValueError, match="takes a whole number; got 'many'"):
+        variants.parse_settings(["lora_rank=many"])
+    with pytest.raises(ValueError, match="Unknown loss term 'style'"):
+        variants.parse_loss_weights("style=1")
