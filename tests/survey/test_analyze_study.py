@@ -98,7 +98,9 @@ def test_analyze_study_passes_on_the_analysis_error(
 @pytest.mark.skipif(
     importlib.util.find_spec("analysis.report") is None, reason="analysis not merged yet"
 )
-def test_analyze_study_writes_the_real_report(study, ready_participant, tmp_path):
+def test_analyze_study_writes_the_real_report(ready_participant, tmp_path):
+    # Four participants each answer every one of China's three image sets.
+    study = china_and_india(sets_per_country=3, pages=3, answers=4)
     for number in range(4):
         answer_pages(ready_participant(study, "CN", recruit(number)))
     call_command(
@@ -110,4 +112,5 @@ def test_analyze_study_writes_the_real_report(study, ready_participant, tmp_path
         "100",
         stdout=io.StringIO(),
     )
-    assert any((tmp_path / "report").iterdir())
+    assert (tmp_path / "report" / "report.md").is_file()
+    assert (tmp_path / "report" / "report.html").is_file()
