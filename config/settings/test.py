@@ -9,6 +9,8 @@ DEBUG = False
 SECRET_KEY = "test-only-key"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=tempfile.mkdtemp(prefix="scoft-test-media-"))
+# whitenoise warns about a missing STATIC_ROOT at every request; tests never collect static.
+STATIC_ROOT = tempfile.mkdtemp(prefix="scoft-test-static-")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
