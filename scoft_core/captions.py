@@ -69,7 +69,7 @@ def fill_generic_captions(
 ) -> Iterator[CaptionProgress]:
     """Caption every row without blip_text (all rows with `overwrite`); yields progress."""
     folder = Path(folder)
-    problems = [p for p in data.validate_data_set(folder) if "caption (text)" not in p]
+    problems = data.validate_data_set(folder, need_caption=False)
     if problems:
         raise ValueError(CANNOT_CAPTION.format(problems="\n".join(problems)))
     rows = [row for _, row, _ in data.read_rows(folder)]

@@ -70,8 +70,10 @@ def _train_overrides(args) -> dict:
         "max_negatives": args.max_negatives,
         "checkpoint_every": args.checkpoint_every,
         "seed": args.seed,
+        "weights": variants.parse_loss_weights(args.loss_weights) if args.loss_weights else None,
     }
-    return {key: value for key, value in overrides.items() if value is not None}
+    overrides = {key: value for key, value in overrides.items() if value is not None}
+    return {**overrides, **variants.parse_settings(args.set or [])}
 
 
 def run_train(args) -> None:
@@ -210,6 +212,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--max-negatives", type=int, help="negatives read per example (3)")
     train.add_argument("--checkpoint-every", type=int, help="optimizer steps (500)")
     train.add_argument("--seed", type=int, help="default 1024")
+    train.add_argument("--loss-weights", help="e.g. ldm=0.7,memorization=0.3,contrastive=0.05")
+    train.add_argument(
+        "--set",
+        action="append",
+        metavar="NAME=VALUE",
+        help="any other training setting, e.g. weight_decay=0 or lora_alpha=32 (repeatable)",
+    )
     train.add_argument("--restart", action="store_true", help="ignore earlier checkpoints")
     train.set_defaults(run=run_train)
 

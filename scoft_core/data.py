@@ -138,7 +138,9 @@ def _image_problem(folder: Path, relative: str, line: int, missing: str, unreada
     return None
 
 
-def _row_problems(folder: Path, line: int, row: dict, *, need_generic, need_negatives):
+def _row_problems(
+    folder: Path, line: int, row: dict, *, need_caption, need_generic, need_negatives
+):
     problems = []
     file_name = row.get("file_name")
     if not isinstance(file_name, str) or not file_name.strip():
@@ -146,7 +148,7 @@ def _row_problems(folder: Path, line: int, row: dict, *, need_generic, need_nega
     else:
         problem = _image_problem(folder, file_name, line, MISSING_IMAGE, UNREADABLE_IMAGE)
         problems += [problem] if problem else []
-    if not str(row.get("text") or "").strip():
+    if need_caption and not str(row.get("text") or "").strip():
         problems.append(EMPTY_CAPTION.format(line=line))
     if need_generic and not str(row.get("blip_text") or "").strip():
         problems.append(MISSING_GENERIC_CAPTION.format(line=line))
@@ -180,9 +182,16 @@ def _example(line: int, row: dict) -> Example:
 
 
 def validate_data_set(
-    folder: Path, *, need_generic: bool = False, need_negatives: bool = False
+    folder: Path,
+    *,
+    need_generic: bool = False,
+    need_negatives: bool = False,
+    need_caption: bool = True,
 ) -> list[str]:
     """Every problem in the data set, each a sentence starting with its line number.
+
+    `need_caption`: every row needs its community caption (text); only `captions`,
+    which reads images alone, does without.
 
     `need_generic`: the memorization loss is on, so every row needs blip_text.
     `need_negatives`: the contrastive loss is on, so every row needs a readable negative.
@@ -194,7 +203,12 @@ def validate_data_set(
             problems.append(problem)
             continue
         problems += _row_problems(
-            Path(folder), line, row, need_generic=need_generic, need_negatives=need_negatives
+            Path(folder),
+            line,
+            row,
+            need_caption=need_caption,
+            need_generic=need_generic,
+            need_negatives=need_negatives,
         )
     if not rows:
         problems.append(EMPTY_DATA_SET.format(path=metadata_path(folder)))

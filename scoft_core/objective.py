@@ -70,10 +70,16 @@ def unrolls_at(config: TrainingConfig, micro_step: int) -> bool:
 def contrastive_distances(distance, x0_hat: Tensor, batch: Batch) -> tuple[Tensor, Tensor]:
     """d_pos (B,) and d_neg (B, K) in one pass of the feature network.
 
-    Absent negatives are left out of the pass; their d_neg slots hold zeros, which the
-    contrastive loss ignores through the mask.
+    A FeatureDistance compares x0_hat with the positive and every negative slot through
+    ``to_each``, which computes x0_hat's features (the ones that carry gradient) once.
+    For a plain callable, absent negatives are left out of the pass. Either way absent
+    slots are ignored by the contrastive loss through the mask.
     """
     present = batch.negative_present.to(x0_hat.device)
+    if hasattr(distance, "to_each"):
+        references = torch.cat([batch.pixels[:, None], batch.negatives], dim=1)
+        both = distance.to_each(x0_hat, references.to(x0_hat.device, x0_hat.dtype))
+        return both[:, 0], both[:, 1:]
     count, slots = present.shape
     expanded = x0_hat.unsqueeze(1).expand(-1, slots, -1, -1, -1)[present]
     negatives = batch.negatives.to(x0_hat.device, x0_hat.dtype)[present]

@@ -20,12 +20,9 @@ uninterrupted one exactly.
 
 from __future__ import annotations
 
-import csv
 import importlib.metadata
 import json
 import math
-import shutil
-from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,31 +30,31 @@ from pathlib import Path
 import torch
 from accelerate import Accelerator
 from accelerate.utils import set_seed
-from diffusers import DDPMScheduler, StableDiffusionPipeline
+from diffusers import DDPMScheduler
 from diffusers.optimization import get_scheduler
 from diffusers.training_utils import cast_training_params
-from diffusers.utils import convert_state_dict_to_diffusers, convert_unet_state_dict_to_peft
-from peft import LoraConfig
-from peft.utils import get_peft_model_state_dict, set_peft_model_state_dict
 from tqdm.auto import tqdm
 
 from scoft_core import data, objective
-from scoft_core.losses import TERM_NAMES, total_loss
-from scoft_core.models import LORA_WEIGHTS_FILE, load_pipeline
-from scoft_core.variants import TrainingConfig, config_from_dict, config_to_dict
-
-VARIANT_FILE = "scoft_variant.json"
-RUN_FILE = "training_config.json"
-LOSS_LOG = "loss_log.csv"
-CHECKPOINTS = "checkpoints"
-
-DIFFERENT_RUN = (
-    "The output folder {folder} holds a run with different {what}; "
-    "choose another output folder or delete that one."
+from scoft_core.adapters import add_lora, save_adapter
+from scoft_core.losses import total_loss
+from scoft_core.models import load_pipeline
+from scoft_core.run_folder import (
+    LOG_COLUMNS,
+    LOSS_LOG,
+    VARIANT_FILE,
+    LossLog,
+    latest_checkpoint,
+    prepare_output,
+    register_checkpoint_hooks,
+    run_record,
+    save_checkpoint,
+    write_variant_file,
 )
+from scoft_core.variants import TrainingConfig
+
 ALREADY_TRAINED = "The adapter in {folder} is already trained ({steps} steps); nothing to do."
 FP16_NEEDS_GPU = "Mixed precision {kind} needs a GPU here; use --mixed-precision no on a CPU."
-LOG_COLUMNS = ("step", "lr", "loss", *TERM_NAMES)
 
 
 @dataclass(frozen=True)
@@ -92,49 +89,6 @@ def resolve_precision(config: TrainingConfig) -> str:
     return config.mixed_precision
 
 
-def add_lora(unet: torch.nn.Module, config: TrainingConfig) -> list[torch.nn.Parameter]:
-    """Freeze the UNet, add a LoRA adapter to the target projections; returns its params."""
-    unet.requires_grad_(False)
-    unet.add_adapter(
-        LoraConfig(
-            r=config.lora_rank,
-            lora_alpha=config.lora_alpha or config.lora_rank,
-            init_lora_weights="gaussian",
-            target_modules=list(config.lora_targets),
-        )
-    )
-    return [p for p in unet.parameters() if p.requires_grad]
-
-
-def lora_layers(unet: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """The adapter's weights in the naming stock diffusers loads."""
-    return convert_state_dict_to_diffusers(get_peft_model_state_dict(unet))
-
-
-def save_adapter(unet: torch.nn.Module, folder: Path) -> None:
-    """Write the LoRA weights (plus their config) where `load_lora_weights(folder)` reads."""
-    StableDiffusionPipeline.save_lora_weights(
-        folder,
-        unet_lora_layers=lora_layers(unet),
-        unet_lora_adapter_metadata=unet.peft_config["default"].to_dict(),
-        safe_serialization=True,
-    )
-
-
-def load_adapter_into(unet: torch.nn.Module, folder: Path) -> None:
-    """Put the LoRA weights saved in `folder` into a UNet that has the same adapter."""
-    state, _ = StableDiffusionPipeline.lora_state_dict(folder)
-    unet_state = {k.removeprefix("unet."): v for k, v in state.items() if k.startswith("unet.")}
-    incompatible = set_peft_model_state_dict(
-        unet, convert_unet_state_dict_to_peft(unet_state), adapter_name="default"
-    )
-    unexpected = getattr(incompatible, "unexpected_keys", None)
-    if unexpected:
-        raise ValueError(
-            f"The checkpoint in {folder} has weights this adapter lacks: {unexpected[:3]}"
-        )
-
-
 def build_distances(config: TrainingConfig, options: dict | None = None):
     """The feature networks, built once per run: D for L_C and the one for L_P."""
     options = options or {}
@@ -153,55 +107,6 @@ def build_distances(config: TrainingConfig, options: dict | None = None):
                 config.perceptual_distance, **options.get("perceptual", {})
             )
     return feature, perceptual
-
-
-def _run_record(config: TrainingConfig, base_model: str, data_hash: str) -> dict:
-    record = {
-        "config": config_to_dict(config),
-        "base_model": base_model,
-        "data_set_hash": data_hash,
-    }
-    return json.loads(json.dumps(record))  # as it reads back from disk (lists, not tuples)
-
-
-def _check_same_run(folder: Path, record: dict) -> None:
-    previous = json.loads((folder / RUN_FILE).read_text())
-    for key, what in (
-        ("config", "settings"),
-        ("base_model", "base model"),
-        ("data_set_hash", "data"),
-    ):
-        if previous.get(key) != record[key]:
-            raise ValueError(DIFFERENT_RUN.format(folder=folder, what=what))
-
-
-def latest_checkpoint(folder: Path) -> Path | None:
-    """The newest complete checkpoint of a run, if any."""
-    found = sorted((folder / CHECKPOINTS).glob("step-[0-9]*[0-9]"))
-    complete = [path for path in found if (path / "training_state.json").is_file()]
-    return complete[-1] if complete else None
-
-
-class LossLog:
-    """loss_log.csv, one row per optimizer step; a resumed run drops rows after its step."""
-
-    def __init__(self, path: Path, *, resume_step: int, enabled: bool):
-        self.path, self.enabled = path, enabled
-        if not enabled:
-            return
-        kept = []
-        if resume_step and path.is_file():
-            with path.open(newline="") as handle:
-                kept = [row for row in csv.DictReader(handle) if int(row["step"]) <= resume_step]
-        with path.open("w", newline="") as handle:
-            writer = csv.DictWriter(handle, LOG_COLUMNS)
-            writer.writeheader()
-            writer.writerows(kept)
-
-    def append(self, row: dict) -> None:
-        if self.enabled:
-            with self.path.open("a", newline="") as handle:
-                csv.DictWriter(handle, LOG_COLUMNS).writerow(row)
 
 
 class StepTerms:
@@ -228,51 +133,21 @@ def _tensorboard_available() -> bool:
     return True
 
 
-def _prepare_output(output: Path, record: dict, *, resume: bool) -> bool:
-    """Create or check the output folder; True when the adapter is already complete."""
-    output.mkdir(parents=True, exist_ok=True)
-    if (output / RUN_FILE).is_file():
-        _check_same_run(output, record)
-        if (output / VARIANT_FILE).is_file() and (output / LORA_WEIGHTS_FILE).is_file():
-            return True
-        if not resume:
-            shutil.rmtree(output / CHECKPOINTS, ignore_errors=True)
-    (output / RUN_FILE).write_text(json.dumps(record, indent=2))
-    return False
+@dataclass
+class _Run:
+    """Everything one training run's steps read: models, optimizer, data plan, settings."""
 
-
-def _register_checkpoint_hooks(accelerator: Accelerator) -> None:
-    # accelerate would save the whole UNet (gigabytes for SD); keep only the adapter.
-    def save_hook(models, weights, folder):
-        if accelerator.is_main_process:
-            for model in models:
-                save_adapter(accelerator.unwrap_model(model), Path(folder))
-        while weights:
-            weights.pop()
-
-    def load_hook(models, folder):
-        while models:
-            load_adapter_into(accelerator.unwrap_model(models.pop()), Path(folder))
-
-    accelerator.register_save_state_pre_hook(save_hook)
-    accelerator.register_load_state_pre_hook(load_hook)
-
-
-def _save_checkpoint(accelerator: Accelerator, output: Path, step: int, kept: int) -> None:
-    folder = output / CHECKPOINTS / f"step-{step:06d}"
-    staging = folder.with_name(folder.name + ".partial")
-    if accelerator.is_main_process:
-        shutil.rmtree(staging, ignore_errors=True)
-    accelerator.wait_for_everyone()
-    accelerator.save_state(str(staging))
-    accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
-        (staging / "training_state.json").write_text(json.dumps({"step": step}))
-        shutil.rmtree(folder, ignore_errors=True)
-        staging.rename(folder)
-        for old in sorted((output / CHECKPOINTS).glob("step-[0-9]*[0-9]"))[:-kept]:
-            shutil.rmtree(old, ignore_errors=True)
-    accelerator.wait_for_everyone()
+    accelerator: Accelerator
+    unet: torch.nn.Module
+    parts: objective.FrozenParts
+    optimizer: torch.optim.Optimizer
+    lr_schedule: object
+    trainable: list[torch.nn.Parameter]
+    config: TrainingConfig
+    plan: data.BatchPlan
+    examples: list[data.Example]
+    data_dir: Path
+    max_steps: int
 
 
 def train(
@@ -285,7 +160,6 @@ def train(
     progress: bool = True,
     distance_options: dict | None = None,
     stop_after: int | None = None,
-    on_step: Callable[[int, dict], None] | None = None,
 ) -> TrainingResult:
     """Train `config`'s variant on the data set in `data_dir`; write the adapter to `output`.
 
@@ -299,10 +173,9 @@ def train(
     examples = data.load_data_set(
         data_dir, need_generic=config.memorization, need_negatives=config.needs_negatives
     )
-    data_hash = data.data_set_hash(data_dir, examples)
-    record = _run_record(config, str(base_model), data_hash)
+    record = run_record(config, str(base_model), data.data_set_hash(data_dir, examples))
     precision = resolve_precision(config)
-    if _prepare_output(output, record, resume=resume):
+    if prepare_output(output, record, resume=resume):
         steps = json.loads((output / VARIANT_FILE).read_text())["steps"]
         return TrainingResult(output=output, steps=steps, resumed_from=steps, already_done=True)
 
@@ -312,7 +185,45 @@ def train(
         project_dir=str(output),
         log_with="tensorboard" if use_tensorboard else None,
     )
-    set_seed(config.seed)
+    run = _set_up(accelerator, config, base_model, examples, data_dir, distance_options)
+    start = 0
+    checkpoint = latest_checkpoint(output) if resume else None
+    if checkpoint is not None:
+        accelerator.load_state(str(checkpoint))
+        start = json.loads((checkpoint / "training_state.json").read_text())["step"]
+    if use_tensorboard:
+        accelerator.init_trackers("logs")
+    log = LossLog(output / LOSS_LOG, resume_step=start, enabled=accelerator.is_main_process)
+    end = run.max_steps if stop_after is None else min(run.max_steps, stop_after)
+    bar = tqdm(
+        total=run.max_steps,
+        initial=start,
+        desc=f"training {config.variant}",
+        disable=not (progress and accelerator.is_local_main_process),
+    )
+    run.unet.train()
+    for step in range(start, end):
+        row = _optimizer_step(run, step)
+        log.append(row)
+        if use_tensorboard:
+            accelerator.log(
+                {k: v for k, v in row.items() if k != "step" and v != ""}, step=step + 1
+            )
+        bar.update(1)
+        bar.set_postfix(loss=f"{row['loss']:.4f}")
+        if (step + 1) % config.checkpoint_every == 0 and step + 1 < run.max_steps:
+            save_checkpoint(accelerator, output, step + 1, config.checkpoints_kept)
+    bar.close()
+    if end == run.max_steps:
+        _finish(accelerator, run.unet, output, config, record, run.max_steps)
+    accelerator.end_training()
+    return TrainingResult(output=output, steps=end, resumed_from=start)
+
+
+def _set_up(accelerator, config, base_model, examples, data_dir, distance_options) -> _Run:
+    """Models with the adapter, optimizer and schedule, prepared by accelerate."""
+    set_seed(config.seed)  # the LoRA initialisation draws from the global generator
+    precision = accelerator.mixed_precision
     weight_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(precision, torch.float32)
     unet, parts = _load_parts(
         base_model, config, accelerator.device, weight_dtype, distance_options
@@ -333,6 +244,7 @@ def train(
         num_processes=accelerator.num_processes,
     )
     max_steps = total_steps(config, plan.batches_per_epoch)
+    # accelerate steps a prepared schedule once per process, hence the factor.
     lr_schedule = get_scheduler(
         config.lr_schedule,
         optimizer=optimizer,
@@ -340,54 +252,11 @@ def train(
         num_training_steps=max_steps * accelerator.num_processes,
     )
     unet, optimizer, lr_schedule = accelerator.prepare(unet, optimizer, lr_schedule)
-    _register_checkpoint_hooks(accelerator)
-
-    start = 0
-    checkpoint = latest_checkpoint(output) if resume else None
-    if checkpoint is not None:
-        accelerator.load_state(str(checkpoint))
-        start = json.loads((checkpoint / "training_state.json").read_text())["step"]
-    if use_tensorboard:
-        accelerator.init_trackers("logs")
-    log = LossLog(output / LOSS_LOG, resume_step=start, enabled=accelerator.is_main_process)
-    end = max_steps if stop_after is None else min(max_steps, stop_after)
-    bar = tqdm(
-        total=max_steps,
-        initial=start,
-        desc=f"training {config.variant}",
-        disable=not (progress and accelerator.is_local_main_process),
-    )
-    unet.train()
-    for step in range(start, end):
-        row = _optimizer_step(
-            accelerator,
-            unet,
-            parts,
-            optimizer,
-            lr_schedule,
-            trainable,
-            config,
-            plan,
-            examples,
-            data_dir,
-            step,
-        )
-        log.append(row)
-        if use_tensorboard:
-            accelerator.log(
-                {k: v for k, v in row.items() if k != "step" and v != ""}, step=step + 1
-            )
-        bar.update(1)
-        bar.set_postfix(loss=f"{row['loss']:.4f}")
-        if on_step is not None:
-            on_step(step + 1, row)
-        if (step + 1) % config.checkpoint_every == 0 and step + 1 < max_steps:
-            _save_checkpoint(accelerator, output, step + 1, config.checkpoints_kept)
-    bar.close()
-    if end == max_steps:
-        _finish(accelerator, unet, output, config, record, max_steps)
-    accelerator.end_training()
-    return TrainingResult(output=output, steps=end, resumed_from=start)
+    register_checkpoint_hooks(accelerator)
+    return _Run(
+        accelerator, unet, parts, optimizer, lr_schedule, trainable, config, plan, examples,
+        data_dir, max_steps,
+    )  # fmt: skip
 
 
 def _load_parts(base_model, config, device, weight_dtype, distance_options):
@@ -400,8 +269,8 @@ def _load_parts(base_model, config, device, weight_dtype, distance_options):
         module.to(device) if weight_dtype == torch.float32 else module.to(device, weight_dtype)
     feature, perceptual = build_distances(config, distance_options)
     for distance in {id(d): d for d in (feature, perceptual) if d is not None}.values():
-        if isinstance(distance, torch.nn.Module):
-            distance.to(device).requires_grad_(False).eval()
+        if hasattr(distance, "to"):  # feature networks come frozen; only placement is ours
+            distance.to(device)
     parts = objective.FrozenParts(
         vae=vae,
         text_encoder=text_encoder,
@@ -418,49 +287,44 @@ def micro_step_generator(config: TrainingConfig, process: int, micro_step: int) 
     return torch.Generator().manual_seed((config.seed * 1_000_003 + micro_step) * 131 + process)
 
 
-def _optimizer_step(
-    accelerator,
-    unet,
-    parts,
-    optimizer,
-    lr_schedule,
-    trainable,
-    config,
-    plan,
-    examples,
-    data_dir,
-    step,
-) -> dict:
+def _micro_batch(run: _Run, micro_step: int) -> data.Batch:
+    config = run.config
+    indices, flips = run.plan.batch(micro_step, random_flip=config.random_flip)
+    return data.collate(
+        run.data_dir,
+        [run.examples[i] for i in indices],
+        flips,
+        resolution=config.resolution,
+        max_negatives=config.max_negatives if config.needs_negatives else 0,
+    )
+
+
+def _optimizer_step(run: _Run, step: int) -> dict:
+    """One optimizer step over `grad_accumulation` micro-steps; returns its loss-log row."""
+    accelerator, config = run.accelerator, run.config
     terms_of_step = StepTerms()
     for micro in range(config.grad_accumulation):
         micro_step = step * config.grad_accumulation + micro
-        indices, flips = plan.batch(micro_step, random_flip=config.random_flip)
-        batch = data.collate(
-            data_dir,
-            [examples[i] for i in indices],
-            flips,
-            resolution=config.resolution,
-            max_negatives=config.max_negatives if config.needs_negatives else 0,
-        )
+        batch = _micro_batch(run, micro_step)
         generator = micro_step_generator(config, accelerator.process_index, micro_step)
         # Processes exchange gradients only on the last micro-step of an optimizer step.
         last = micro == config.grad_accumulation - 1
-        with nullcontext() if last else accelerator.no_sync(unet):
+        with nullcontext() if last else accelerator.no_sync(run.unet):
             with accelerator.autocast():
                 terms = objective.scoft_terms(
-                    unet, parts, batch, config, micro_step=micro_step, generator=generator
+                    run.unet, run.parts, batch, config, micro_step=micro_step, generator=generator
                 )
                 loss = total_loss(terms, config.weights)
             accelerator.backward(loss / config.grad_accumulation)
         terms_of_step.add(terms, loss)
     if config.max_grad_norm > 0:
-        accelerator.clip_grad_norm_(trainable, config.max_grad_norm)
-    optimizer.step()
-    lr_schedule.step()
-    optimizer.zero_grad(set_to_none=True)
+        accelerator.clip_grad_norm_(run.trainable, config.max_grad_norm)
+    run.optimizer.step()
+    run.lr_schedule.step()
+    run.optimizer.zero_grad(set_to_none=True)
     means = terms_of_step.means()
     row = {name: means.get(name, "") for name in LOG_COLUMNS}
-    row.update(step=step + 1, lr=lr_schedule.get_last_lr()[0])
+    row.update(step=step + 1, lr=run.lr_schedule.get_last_lr()[0])
     return row
 
 
@@ -469,20 +333,4 @@ def _finish(accelerator, unet, output, config, record, steps) -> None:
     if accelerator.is_main_process:
         (output / VARIANT_FILE).unlink(missing_ok=True)
         save_adapter(accelerator.unwrap_model(unet), output)
-        description = {
-            "variant": config.variant,
-            "base_model": record["base_model"],
-            "loss_weights": config_to_dict(config)["weights"],
-            "steps": steps,
-            "data_set_hash": record["data_set_hash"],
-            "versions": library_versions(),
-            "config": record["config"],
-        }
-        # Written last: its presence means the adapter beside it is complete.
-        (output / VARIANT_FILE).write_text(json.dumps(description, indent=2))
-
-
-def read_variant(folder: Path) -> tuple[dict, TrainingConfig]:
-    """scoft_variant.json of an adapter folder, and the config it was trained with."""
-    description = json.loads((Path(folder) / VARIANT_FILE).read_text())
-    return description, config_from_dict(description["config"])
+        write_variant_file(output, config, record, steps=steps, versions=library_versions())

@@ -272,7 +272,8 @@ def _grad_calls(
         return [0] * len(schedules)
     if grad_step == "last":
         return [len(s) - 1 for s in schedules]
-    draw = torch.rand((), generator=generator).item()
+    where = generator.device if generator is not None else "cpu"
+    draw = torch.rand((), generator=generator, device=where).item()
     return [min(math.floor(draw * len(s)), len(s) - 1) for s in schedules]
 
 

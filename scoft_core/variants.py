@@ -26,6 +26,9 @@ PRETRAINED_IS_NOT_TRAINED = (
 )
 UNKNOWN_SETTING = "Unknown training setting {name!r}; the settings are: {choices}."
 BAD_SETTING = "The training setting {name} must be {rule}; got {value!r}."
+BAD_ASSIGNMENT = "Write a setting as NAME=VALUE (e.g. weight_decay=0.01); got {text!r}."
+BAD_VALUE = "The training setting {name} takes {kind}; got {text!r}."
+UNKNOWN_TERM = "Unknown loss term {name!r}; the terms are: {choices}."
 
 
 @dataclass(frozen=True)
@@ -143,3 +146,54 @@ def config_from_dict(data: dict) -> TrainingConfig:
     values["lora_targets"] = tuple(values["lora_targets"])
     values["adam_betas"] = tuple(values["adam_betas"])
     return TrainingConfig(**values)
+
+
+def _parse_value(name: str, text: str, default):
+    """A command-line string as the type of the setting's default value."""
+    if isinstance(default, bool):
+        if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
+            raise ValueError(BAD_VALUE.format(name=name, kind="true or false", text=text))
+        return text.lower() in ("true", "1", "yes")
+    if isinstance(default, tuple):
+        kind = type(default[0]) if default else str
+        return tuple(_parse_value(name, part.strip(), kind()) for part in text.split(","))
+    if default is None or isinstance(default, int | float):
+        number = float if isinstance(default, float) else int
+        if default is None and text.lower() == "none":
+            return None
+        try:
+            return number(text)
+        except ValueError:
+            kind = "a number" if number is float else "a whole number"
+            raise ValueError(BAD_VALUE.format(name=name, kind=kind, text=text)) from None
+    return text
+
+
+def parse_settings(assignments: list[str]) -> dict:
+    """Overrides from NAME=VALUE strings, typed like TrainingConfig's defaults."""
+    defaults = TrainingConfig()
+    known = {f.name for f in dataclasses.fields(TrainingConfig)} - {"weights", "variant"}
+    overrides = {}
+    for text in assignments:
+        name, sep, value = text.partition("=")
+        name = name.strip().replace("-", "_")
+        if not sep or not name:
+            raise ValueError(BAD_ASSIGNMENT.format(text=text))
+        if name not in known:
+            raise ValueError(UNKNOWN_SETTING.format(name=name, choices=", ".join(sorted(known))))
+        overrides[name] = _parse_value(name, value.strip(), getattr(defaults, name))
+    return overrides
+
+
+def parse_loss_weights(text: str) -> LossWeights:
+    """LossWeights from "ldm=0.7,memorization=0.3,..."; unnamed terms keep their defaults."""
+    names = [f.name for f in dataclasses.fields(LossWeights)]
+    values = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, sep, value = part.partition("=")
+        if not sep:
+            raise ValueError(BAD_ASSIGNMENT.format(text=part))
+        if name.strip() not in names:
+            raise ValueError(UNKNOWN_TERM.format(name=name.strip(), choices=", ".join(names)))
+        values[name.strip()] = _parse_value(name.strip(), value.strip(), 0.0)
+    return LossWeights(**values)

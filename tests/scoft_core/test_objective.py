@@ -4,7 +4,7 @@ import pytest
 import torch
 from diffusers import DDPMScheduler, StableDiffusionPipeline
 
-from scoft_core import data, losses, objective, training, variants
+from scoft_core import adapters, data, losses, objective, variants
 from tests.scoft_core.community import make_data_set
 
 
@@ -18,7 +18,7 @@ def setup(tmp_path, tiny_path):
     def build(variant, **overrides):
         config = variants.preset(variant, resolution=32, lora_rank=4, unroll_steps=3, **overrides)
         pipe = StableDiffusionPipeline.from_pretrained(tiny_path)
-        training.add_lora(pipe.unet, config)
+        adapters.add_lora(pipe.unet, config)
         parts = objective.FrozenParts(
             vae=pipe.vae.requires_grad_(False),
             text_encoder=pipe.text_encoder.requires_grad_(False),

@@ -188,3 +188,10 @@ def test_depth_conditioning_needs_both_models(tmp_path, tiny_path):
     with pytest.raises(ValueError) as error:
         list(negatives.make_negatives(folder, model=tiny_path, controlnet=tmp_path, settings=FAST))
     assert str(error.value) == negatives.DEPTH_NEEDS_BOTH
+
+
+def test_the_captions_command_fills_every_row(tmp_path, tiny_blip):
+    folder = make_data_set(tmp_path, count=2, negatives=0, generic=False)
+    status = main(["captions", "--data", str(folder), "--model", str(tiny_blip), "--quiet"])
+    assert status == 0
+    assert data.validate_data_set(folder, need_generic=True) == []

@@ -5,13 +5,13 @@ import json
 
 import pytest
 import torch
-from diffusers import StableDiffusionPipeline
+from diffusers import DDPMScheduler, StableDiffusionPipeline
 from safetensors.torch import load_file
 
-from scoft_core import training, variants
+from scoft_core import adapters, run_folder, training, variants
 from scoft_core.cli import main
 from scoft_core.data import DataSetError
-from scoft_core.models import LORA_WEIGHTS_FILE
+from scoft_core.models import LORA_WEIGHTS_FILE, resolve_model
 from tests.scoft_core.community import make_data_set
 
 FAST = {"resolution": 32, "lora_rank": 4, "batch_size": 2, "grad_accumulation": 2}
@@ -63,7 +63,7 @@ def test_training_writes_a_complete_adapter_folder(community, tmp_path, tiny_pat
         community, output, fast_config(max_steps=2), base_model=tiny_path, progress=False
     )
     assert result.steps == 2 and result.resumed_from == 0
-    description = json.loads((output / training.VARIANT_FILE).read_text())
+    description = json.loads((output / run_folder.VARIANT_FILE).read_text())
     assert description["variant"] == "scoft-m"
     assert description["steps"] == 2
     assert description["base_model"] == str(tiny_path)
@@ -75,10 +75,15 @@ def test_training_writes_a_complete_adapter_folder(community, tmp_path, tiny_pat
     }
     assert len(description["data_set_hash"]) == 64
     assert set(description["versions"]) >= {"torch", "diffusers", "peft"}
-    with (output / training.LOSS_LOG).open() as handle:
+    with (output / run_folder.LOSS_LOG).open() as handle:
         rows = list(csv.DictReader(handle))
     assert [row["step"] for row in rows] == ["1", "2"]
     assert rows[0]["ldm"] and rows[0]["memorization"] and not rows[0]["contrastive"]
+    # LoRA starts as the identity (B = 0); training must have moved it.
+    weights = adapter_weights(output)
+    assert any(
+        name.endswith("lora.up.weight") and value.abs().sum() > 0 for name, value in weights.items()
+    )
 
 
 def test_a_finished_run_is_not_repeated_and_a_different_one_is_refused(
@@ -93,7 +98,7 @@ def test_a_finished_run_is_not_repeated_and_a_different_one_is_refused(
         training.train(
             community, output, fast_config(max_steps=2), base_model=tiny_path, progress=False
         )
-    assert str(error.value) == training.DIFFERENT_RUN.format(folder=output, what="settings")
+    assert str(error.value) == run_folder.DIFFERENT_RUN.format(folder=output, what="settings")
 
 
 def test_a_bad_data_set_stops_training_before_anything_is_written(tmp_path, tiny_path):
@@ -109,7 +114,16 @@ def test_a_bad_data_set_stops_training_before_anything_is_written(tmp_path, tiny
 def test_a_run_resumed_after_a_checkpoint_ends_with_the_same_weights(
     community, tmp_path, tiny_path
 ):
-    config = fast_config(max_steps=4, checkpoint_every=2)
+    # SCoFT-MPC unrolling every third micro-step, so the replayed steps include unrolls.
+    config = fast_config(
+        "scoft-mpc",
+        max_steps=4,
+        checkpoint_every=2,
+        unroll_every=3,
+        unroll_steps=3,
+        feature_distance="random-conv",
+        perceptual_distance="ssim",
+    )
     straight, interrupted = tmp_path / "straight", tmp_path / "interrupted"
     training.train(community, straight, config, base_model=tiny_path, progress=False)
     # Stop one step after the checkpoint at step 2, as a crash would.
@@ -122,14 +136,16 @@ def test_a_run_resumed_after_a_checkpoint_ends_with_the_same_weights(
     expected, got = adapter_weights(straight), adapter_weights(interrupted)
     assert expected.keys() == got.keys()
     assert all(torch.equal(expected[key], got[key]) for key in expected)
-    logs = [(folder / training.LOSS_LOG).read_text() for folder in (straight, interrupted)]
+    logs = [(folder / run_folder.LOSS_LOG).read_text() for folder in (straight, interrupted)]
     assert logs[0] == logs[1]
+    unrolled = [row["contrastive"] != "" for row in csv.DictReader(logs[0].splitlines())]
+    assert unrolled == [True, True, False, True]  # micro-steps 0, 3 and 6 of 0..7
 
 
 def test_an_adapter_round_trips_through_stock_diffusers_with_identical_outputs(tmp_path, tiny_path):
     pipe = StableDiffusionPipeline.from_pretrained(tiny_path)
     unet = pipe.unet
-    training.add_lora(unet, fast_config())
+    adapters.add_lora(unet, fast_config())
     torch.manual_seed(0)
     with torch.no_grad():
         for name, parameter in unet.named_parameters():
@@ -139,7 +155,7 @@ def test_an_adapter_round_trips_through_stock_diffusers_with_identical_outputs(t
     words = torch.randn(2, 77, unet.config.cross_attention_dim)
     with torch.no_grad():
         trained = unet(latents, t, words).sample
-    training.save_adapter(unet, tmp_path)
+    adapters.save_adapter(unet, tmp_path)
 
     stock = StableDiffusionPipeline.from_pretrained(tiny_path)
     with torch.no_grad():
@@ -157,12 +173,12 @@ def test_gradient_reaches_only_the_lora_parameters(community, tiny_path):
     config = fast_config()
     pipe = StableDiffusionPipeline.from_pretrained(tiny_path)
     unet = pipe.unet
-    training.add_lora(unet, config)
+    adapters.add_lora(unet, config)
     parts = objective.FrozenParts(
         vae=pipe.vae.requires_grad_(False),
         text_encoder=pipe.text_encoder.requires_grad_(False),
         tokenizer=pipe.tokenizer,
-        noise_scheduler=training.DDPMScheduler.from_config(pipe.scheduler.config),
+        noise_scheduler=DDPMScheduler.from_config(pipe.scheduler.config),
     )
     examples = data.load_data_set(community)
     batch = data.collate(community, examples[:2], [False, True], resolution=32)
@@ -180,30 +196,14 @@ def test_the_cli_trains_a_variant_and_samples_with_its_adapter(
 ):
     output = tmp_path / "adapter"
     status = main(
-        [
-            "train",
-            "--data",
-            str(community),
-            "--output",
-            str(output),
-            "--variant",
-            "scoft-m",
-            "--model",
-            str(tiny_path),
-            "--resolution",
-            "32",
-            "--max-steps",
-            "2",
-            "--lora-rank",
-            "4",
-            "--batch-size",
-            "2",
-            "--grad-accumulation",
-            "1",
-            "--quiet",
-        ]
-    )
+        ["train", "--data", str(community), "--output", str(output), "--variant", "scoft-m",
+         "--model", str(tiny_path), "--resolution", "32", "--max-steps", "2", "--lora-rank", "4",
+         "--batch-size", "2", "--grad-accumulation", "1", "--quiet",
+         "--loss-weights", "ldm=1,memorization=0.5", "--set", "weight_decay=0"]
+    )  # fmt: skip
     assert status == 0, capsys.readouterr().err
+    _, config = run_folder.read_variant(output)
+    assert (config.weights.ldm, config.weights.memorization, config.weight_decay) == (1, 0.5, 0)
     images = tmp_path / "images"
     args = [
         "sample",
@@ -250,3 +250,45 @@ def test_the_cli_reports_a_bad_data_set_as_a_sentence(tmp_path, tiny_path, capsy
     )
     assert status == 2
     assert "line 1: no negative images (negative_imgpath)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("variant", ["scoft-m", "scoft-mp", "scoft-mpc"])
+def test_each_preset_trains_a_few_steps_end_to_end_from_the_cli(variant, community, tmp_path):
+    output = tmp_path / variant
+    status = main(
+        ["train", "--data", str(community), "--output", str(output), "--variant", variant,
+         "--model", "tiny", "--resolution", "32", "--max-steps", "2", "--lora-rank", "4",
+         "--batch-size", "2", "--grad-accumulation", "2", "--unroll-every", "3",
+         "--unroll-steps", "4", "--quiet"]
+    )  # fmt: skip
+    assert status == 0
+    description, config = run_folder.read_variant(output)
+    assert description["variant"] == variant == config.variant
+    assert config.feature_distance == "random-conv"  # the tiny model's offline default
+    with (output / run_folder.LOSS_LOG).open() as handle:
+        first = next(csv.DictReader(handle))
+    assert bool(first["contrastive"]) == (variant != "scoft-m")
+    assert bool(first["perceptual"]) == (variant != "scoft-m")
+    assert description["base_model"] == "tiny"
+    pipe = StableDiffusionPipeline.from_pretrained(resolve_model("tiny"))
+    pipe.load_lora_weights(output)  # stock diffusers reads the adapter
+
+
+def test_any_setting_and_the_loss_weights_can_be_given_on_the_command_line():
+    overrides = variants.parse_settings(
+        ["weight_decay=0", "lora-alpha=32", "random_flip=false", "lora_targets=to_q, to_v"]
+    )
+    assert overrides == {
+        "weight_decay": 0.0,
+        "lora_alpha": 32,
+        "random_flip": False,
+        "lora_targets": ("to_q", "to_v"),
+    }
+    weights = variants.parse_loss_weights("ldm=1,contrastive=0.2")
+    assert (weights.ldm, weights.memorization, weights.contrastive) == (1.0, 0.3, 0.2)
+    with pytest.raises(ValueError, match="Unknown training setting 'speed'"):
+        variants.parse_settings(["speed=3"])
+    with pytest.raises(ValueError, match="takes a whole number; got 'many'"):
+        variants.parse_settings(["lora_rank=many"])
+    with pytest.raises(ValueError, match="Unknown loss term 'style'"):
+        variants.parse_loss_weights("style=1")
