@@ -64,6 +64,9 @@ def _evaluate(args: argparse.Namespace) -> None:
     from toyworld.report import format_table
 
     config = EvaluationConfig(
+        variants=tuple(args.variants.split(",")),
+        unroll_every=args.unroll_every,
+        loss_weights=args.loss_weights,
         max_steps=args.max_steps,
         seeds_per_prompt=args.seeds,
         feature_distance=args.feature_distance,
@@ -136,6 +139,9 @@ def main(argv: list[str] | None = None) -> int:
     ablation.add_argument("--learning-rate", type=float, default=1e-3)
     ablation.add_argument("--feature-distance", default="random-conv", help="D of L_C and L_P")
     ablation.add_argument("--seeds", type=int, default=16, help="images per prompt")
+    ablation.add_argument("--variants", default="scoft-m,scoft-mp,scoft-mpc")
+    ablation.add_argument("--loss-weights", help="passed to scoft_core train, e.g. contrastive=0.5")
+    ablation.add_argument("--unroll-every", type=int, default=10, help="micro-steps per unroll")
     ablation.add_argument("--quick", action="store_true", help="tiny smoke run")
     ablation.set_defaults(run=_evaluate)
 

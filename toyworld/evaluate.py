@@ -54,6 +54,7 @@ class EvaluationConfig:
     seeds_per_prompt: int = 16  # images per (culture, category) prompt and variant
     threads: int = 1
     parallel: bool = True  # train the variants in separate processes at the same time
+    loss_weights: str | None = None  # e.g. "contrastive=0.5"; None = the published weights
 
 
 def scoft_core_command(argv: list[str]) -> None:
@@ -126,7 +127,7 @@ def _train_argv(
              "--feature-distance", config.feature_distance,
              "--perceptual-distance", config.perceptual_distance,
              "--seed", str(config.seed), "--threads", str(config.threads), "--quiet"]
-    )  # fmt: skip
+    ) + (["--loss-weights", config.loss_weights] if config.loss_weights else [])  # fmt: skip
 
 
 def community_images(config: EvaluationConfig) -> np.ndarray:
