@@ -8,7 +8,7 @@ variant's researcher-facing label and display position can be changed.
 from django.contrib import admin
 from django.utils.html import format_html
 
-from .models import GeneratedImage, ImageSet, ModelVariant
+from .models import IMAGE_FIELDS, GeneratedImage, ImageSet, ModelVariant
 
 THUMBNAIL = '<img src="{}" alt="" style="height:{}px;width:auto;image-rendering:pixelated">'
 
@@ -127,19 +127,7 @@ class GeneratedImageAdmin(ReadOnlyAdmin):
         "public_id",
         "image_set",
         "variant",
-        "file",
-        "sha256",
-        "width",
-        "height",
-        "seed",
-        "source",
-        "base_model",
-        "adapter_sha256",
-        "scheduler",
-        "steps",
-        "guidance",
-        "device",
-        "library_versions",
+        *IMAGE_FIELDS,
         "created_at",
     )
 

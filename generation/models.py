@@ -69,6 +69,25 @@ class ImageSet(models.Model):
         return f"{self.study_slug}/{self.country_code}/{self.prompt_id}#{self.seed}"
 
 
+# The fields of an image record that describe the file and how it was made: written
+# together by the services, shown read-only in the admin.
+IMAGE_FIELDS = (
+    "file",
+    "sha256",
+    "width",
+    "height",
+    "seed",
+    "source",
+    "base_model",
+    "adapter_sha256",
+    "scheduler",
+    "steps",
+    "guidance",
+    "device",
+    "library_versions",
+)
+
+
 class GeneratedImage(models.Model):
     """One image of one variant in one image set, with everything needed to remake it."""
 

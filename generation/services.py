@@ -16,7 +16,7 @@ from typing import Any
 
 from django.db import transaction
 
-from .models import GeneratedImage, ImageSet, ModelVariant
+from .models import IMAGE_FIELDS, GeneratedImage, ImageSet, ModelVariant
 
 
 @dataclass(frozen=True)
@@ -85,23 +85,6 @@ def complete_image_sets(
     complete = {k: [v[key] for key in variant_keys] for k, v in sets.items() if set(v) == wanted}
     incomplete = sorted(k for k, v in sets.items() if set(v) != wanted)
     return complete, incomplete
-
-
-IMAGE_FIELDS = (
-    "file",
-    "sha256",
-    "width",
-    "height",
-    "seed",
-    "source",
-    "base_model",
-    "adapter_sha256",
-    "scheduler",
-    "steps",
-    "guidance",
-    "device",
-    "library_versions",
-)
 
 
 def image_sets_register(
