@@ -107,9 +107,9 @@ def main() -> None:
     from django.core.management import call_command
 
     from generation.generate import sampler_settings
-    from generation.spec import load_spec
     from scoft_core.models import load_pipeline, tiny_pipeline_path
     from scoft_core.sampling import sample
+    from study.spec import load_spec
 
     torch.set_num_threads(args.threads)
     diffusers_logging.disable_progress_bar()

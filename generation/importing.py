@@ -25,10 +25,11 @@ from pathlib import Path
 from django.conf import settings as django_settings
 from PIL import Image, UnidentifiedImageError
 
+from study.spec import MAX_SEED, StudySpec
+
 from . import archive
 from .models import GeneratedImage
 from .services import ImageRecord, RegisterResult, VariantRecord, image_sets_register
-from .spec import MAX_SEED, StudySpec
 
 OUTPUT_FOLDER = "imported"  # under MEDIA_ROOT: imported/<study slug>/
 MANIFEST_SUFFIX = "_files.csv"

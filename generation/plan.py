@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from itertools import groupby
 
-from .spec import StudySpec
+from study.spec import StudySpec
 
 # Fixed layout of a study's output folder (relative to it).
 IMAGE_SUFFIX = ".png"

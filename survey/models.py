@@ -13,6 +13,7 @@ from django.db import models
 from django.db.models import Q
 
 from generation.models import GeneratedImage, ImageSet
+from study.spec import DEFAULT_ANSWERS_PER_IMAGE_SET, DEFAULT_PAGES_PER_PARTICIPANT
 
 LANGUAGE_CHOICES = settings.LANGUAGES
 # A page shows at most this many images (the study shows four, one per variant).
@@ -50,9 +51,10 @@ class Study(models.Model):
     consent_text = models.TextField(
         blank=True, help_text="Shown on the consent page; a default text when empty."
     )
-    pages_per_participant = models.PositiveSmallIntegerField(default=10)
+    pages_per_participant = models.PositiveSmallIntegerField(default=DEFAULT_PAGES_PER_PARTICIPANT)
     answers_per_image_set = models.PositiveSmallIntegerField(
-        default=5, help_text="Target number of answered pages per image set."
+        default=DEFAULT_ANSWERS_PER_IMAGE_SET,
+        help_text="Target number of answered pages per image set.",
     )
     completion_code = models.CharField(max_length=64, default=new_completion_code)
     prolific_completion_url = models.URLField(

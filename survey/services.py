@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from generation.models import ImageSet
+from study.spec import StudySpec
 
 from . import selectors
 from .catalogue import ATTENTION_BY_KEY, DEMOGRAPHIC_QUESTIONS, STANDARD_ITEMS, attention_plan
@@ -28,7 +29,6 @@ from .models import (
     Study,
     SurveyItem,
 )
-from .spec import SurveySpec
 
 ERROR_STUDY_CLOSED = _("This study is not accepting new participants at the moment.")
 ERROR_CONSENT_REQUIRED = _("To take part, please tick the box to say that you agree.")
@@ -90,7 +90,7 @@ class SubmitResult:
 
 
 @transaction.atomic
-def study_setup(*, spec: SurveySpec) -> tuple[Study, bool]:
+def study_setup(*, spec: StudySpec) -> tuple[Study, bool]:
     """Create or update a study, its countries and its four items from a spec.
 
     Idempotent: running it again with the same spec changes nothing; with an edited
@@ -99,13 +99,13 @@ def study_setup(*, spec: SurveySpec) -> tuple[Study, bool]:
     """
     defaults = {
         "title": spec.title,
-        "consent_text": spec.consent_text,
-        "pages_per_participant": spec.pages_per_participant,
-        "answers_per_image_set": spec.answers_per_image_set,
-        "prolific_completion_url": spec.prolific_completion_url,
+        "consent_text": spec.survey.consent_text,
+        "pages_per_participant": spec.survey.pages_per_participant,
+        "answers_per_image_set": spec.survey.answers_per_image_set,
+        "prolific_completion_url": spec.survey.prolific_completion_url,
     }
-    if spec.completion_code:
-        defaults["completion_code"] = spec.completion_code
+    if spec.survey.completion_code:
+        defaults["completion_code"] = spec.survey.completion_code
     study, created = Study.objects.update_or_create(slug=spec.slug, defaults=defaults)
     for position, country in enumerate(spec.countries):
         Country.objects.update_or_create(

@@ -11,7 +11,7 @@ from generation import archive
 from generation import importing as I
 from generation.importing import ImportProblems, import_apply, import_plan
 from generation.models import GeneratedImage, ImageSet, ModelVariant
-from generation.spec import load_spec
+from study.spec import load_spec
 
 from .conftest import spec_text
 

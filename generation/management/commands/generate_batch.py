@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from generation.spec import SpecError, load_spec
+from study.spec import SpecError, load_spec
 
 SOME_IMAGES_FAILED = (
     "{failed} image(s) could not be generated; the others are saved. Fix the cause and run "

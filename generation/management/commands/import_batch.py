@@ -3,7 +3,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from generation.importing import ImportProblems, import_apply, import_plan
-from generation.spec import SpecError, load_spec
+from study.spec import Purpose, SpecError, load_spec
 
 BAD_PAIR = "{option} {value!r} must look like NAME=VALUE."
 
@@ -57,7 +57,7 @@ class Command(BaseCommand):
                 raise CommandError(BAD_PAIR.format(option="--country", value=value))
             countries[name.strip()] = code.strip()
         try:
-            study_spec = load_spec(spec) if spec else None
+            study_spec = load_spec(spec, purpose=Purpose.IMPORT) if spec else None
             plan = import_plan(
                 path,
                 spec=study_spec,

@@ -3,8 +3,8 @@
 from django.core.management.base import BaseCommand, CommandError
 from django.urls import reverse
 
+from study.spec import Purpose, SpecError, load_spec
 from survey.services import study_setup
-from survey.spec import SpecError, read_survey_spec
 
 
 class Command(BaseCommand):
@@ -18,10 +18,10 @@ class Command(BaseCommand):
 
     def handle(self, *args, spec, **options):
         try:
-            survey_spec = read_survey_spec(spec)
+            study_spec = load_spec(spec, purpose=Purpose.SURVEY)
         except SpecError as error:
             raise CommandError(str(error)) from error
-        study, created = study_setup(spec=survey_spec)
+        study, created = study_setup(spec=study_spec)
         verb = "Created" if created else "Updated"
         self.stdout.write(
             f"{verb} study {study.slug!r}: {study.countries.count()} countries, "

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from generation import spec as S
-from generation.spec import SpecError, load_spec, parse_spec
+from study import spec as S
+from study.spec import SpecError, load_spec, parse_spec
 
 from .conftest import COUNTRY, PROMPT, spec_text
 
@@ -27,7 +27,7 @@ def test_a_valid_spec_gives_variants_countries_prompts_and_seeds(write_spec):
     assert [p.id for _, p in spec.prompts()] == ["cn-0", "cn-1", "ng-0"]
     assert spec.seeds == (5, 6, 7)
     assert spec.image_set_count == 9
-    assert spec.survey["pages_per_participant"] == 2
+    assert spec.survey.pages_per_participant == 2
     assert spec.uses_only_tiny_model
 
 
@@ -299,4 +299,56 @@ def test_two_variants_reading_the_same_csv_column_is_a_problem(tmp_path):
         S.DUPLICATE_VARIANT_COLUMN.format(
             column="Generic", places="variant 'pretrained', variant 'scoft-mpc'"
         )
+    ]
+
+
+SURVEY_ONLY = """
+[study]
+slug = "s"
+title = "How do these images show your culture?"
+
+[[variants]]
+key = "pretrained"
+label = "Stable Diffusion"
+model = "missing/folder/../x"
+adapter = "adapters/none-yet"
+
+[[countries]]
+code = "KR"
+name = "Korea"
+adjective = "Korean"
+"""
+
+
+def test_the_survey_and_the_import_need_no_prompts_seeds_or_model_folders(tmp_path):
+    for purpose in (S.Purpose.SURVEY, S.Purpose.IMPORT):
+        spec = parse_spec(SURVEY_ONLY, path=tmp_path / "s.toml", purpose=purpose)
+        assert spec.countries[0].prompts == () and spec.seeds == ()
+        assert spec.countries[0].language == "en"  # the default language
+
+
+def test_generating_needs_prompts_seeds_and_the_model_folders(tmp_path):
+    with pytest.raises(SpecError) as caught:
+        parse_spec(SURVEY_ONLY, path=tmp_path / "s.toml")
+    text = str(caught.value)
+    assert "has no prompts" in text and "model folder" in text and "adapter folder" in text
+
+
+def test_the_survey_table_has_the_published_defaults_and_is_checked(tmp_path):
+    spec = parse_spec(SURVEY_ONLY, path=tmp_path / "s.toml", purpose=S.Purpose.SURVEY)
+    assert spec.survey.pages_per_participant == S.DEFAULT_PAGES_PER_PARTICIPANT == 10
+    assert spec.survey.answers_per_image_set == S.DEFAULT_ANSWERS_PER_IMAGE_SET
+    bad = SURVEY_ONLY + '[survey]\npages_per_participant = "ten"\ncompletion = "x"\n'
+    with pytest.raises(SpecError) as caught:
+        parse_spec(bad, path=tmp_path / "s.toml", purpose=S.Purpose.SURVEY)
+    assert any("pages_per_participant" in p for p in caught.value.problems)
+    assert any("unknown key 'completion'" in p for p in caught.value.problems)
+
+
+def test_participant_text_that_names_a_variant_is_refused(tmp_path):
+    text = SURVEY_ONLY + '[survey]\nconsent_text = "You will rank Stable Diffusion images."\n'
+    with pytest.raises(SpecError) as caught:
+        parse_spec(text, path=tmp_path / "s.toml", purpose=S.Purpose.SURVEY)
+    assert caught.value.problems == [
+        S.NAMES_VARIANT.format(where="[survey]", key="consent_text", word="Stable Diffusion")
     ]

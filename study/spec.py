@@ -1,29 +1,44 @@
-"""The study spec (TOML): read it and check all of it before any work starts.
+"""The study spec (TOML): the one reader of it, checking all of it before any work starts.
 
-One file describes a study (ARCHITECTURE.md contract 3): the study's slug and title, the
-survey settings (read by the survey app), the sampler, the seeds, the model variants and
-the countries with their prompts. `load_spec` returns a frozen `StudySpec` or raises
-`SpecError` listing every problem found, so a researcher fixes the file in one pass.
+One file describes a study (docs/ARCHITECTURE.md, "Study spec"): the study's slug and
+title, the survey settings, the sampler, the seeds, the model variants and the countries
+with their prompts. `load_spec` returns a frozen `StudySpec` or raises `SpecError`
+listing every problem found, so a researcher fixes the file in one pass.
 
-No torch and no Django here: the survey app imports this module too.
+Every command reads the spec here (generate_batch, import_batch, setup_study, the demo);
+each says what it will use it for (`Purpose`), and only what that use needs is required:
+generating needs prompts, seeds and model folders on disk; importing takes prompts and
+seeds from its CSV; the survey needs neither. Defaults live here and nowhere else.
+
+No torch and no Django here (an import contract keeps it so).
 """
 
 from __future__ import annotations
 
+import enum
 import os
 import re
 import tomllib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
-TINY_MODEL = "tiny"  # same id as scoft_core.models.TINY_MODEL; repeated to keep torch out
-LANGUAGES = ("en", "zh-hans", "hi", "ko", "es")
-MAX_SEED = 2**63 - 1
-# The file stock diffusers `load_lora_weights(folder)` reads (ARCHITECTURE.md contract 2).
-LORA_WEIGHTS_FILE = "pytorch_lora_weights.safetensors"  # ImageSet.seed is a signed 64-bit column
+from study.names import DEFAULT_LANGUAGE, LANGUAGES, LORA_WEIGHTS_FILE, TINY_MODEL
+
+MAX_SEED = 2**63 - 1  # ImageSet.seed is a signed 64-bit column
+# Defaults of the [survey] table, as in the published study where it has one.
+DEFAULT_PAGES_PER_PARTICIPANT = 10
+DEFAULT_ANSWERS_PER_IMAGE_SET = 5
+DEFAULT_BATCH_SIZE = 4  # images per pipeline call of generate_batch
+
+
+class Purpose(enum.Enum):
+    """What a command reads the spec for; each needs a different part of it."""
+
+    GENERATE = "generate"  # prompts, seeds, and model and adapter folders that exist
+    IMPORT = "import"  # variants and countries; prompts and seeds come from the CSV
+    SURVEY = "survey"  # study, survey and countries; variants only to keep text blind
 
 # --- error messages (tests assert on these) -----------------------------------------------
 SPEC_NOT_FOUND = "The study spec {path} does not exist."
@@ -40,6 +55,10 @@ NOT_A_SLUG = (
 )
 EMPTY_TEXT = "{where}: '{key}' must not be empty"
 BAD_LANGUAGE = "{where}: language {value!r} is not one of " + ", ".join(LANGUAGES)
+NAMES_VARIANT = (
+    "{where}: '{key}' mentions the model variant {word!r}; participants read it, so it "
+    "would unblind them. Please reword it."
+)
 NO_VARIANTS = "the spec has no [[variants]]: a study compares at least one model variant"
 NO_COUNTRIES = "the spec has no [[countries]]: there is nothing to generate"
 NO_PROMPTS = "{where}: country {code!r} has no prompts ([[countries.prompts]])"
@@ -93,8 +112,8 @@ class Country:
     code: str
     name: str
     adjective: str
-    language: str
-    prompts: tuple[Prompt, ...]
+    language: str = DEFAULT_LANGUAGE
+    prompts: tuple[Prompt, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -125,18 +144,29 @@ class SamplerOverrides:
 
 
 @dataclass(frozen=True)
+class SurveySettings:
+    """The [survey] table: how the survey runs the study."""
+
+    pages_per_participant: int = DEFAULT_PAGES_PER_PARTICIPANT
+    answers_per_image_set: int = DEFAULT_ANSWERS_PER_IMAGE_SET  # target per image set
+    consent_text: str = ""  # empty: the survey's built-in consent text
+    completion_code: str = ""  # empty: the survey makes one up
+    prolific_completion_url: str = ""  # where a finished participant is sent back to
+
+
+@dataclass(frozen=True)
 class StudySpec:
     """A validated study spec. Build it with `load_spec` or `parse_spec`."""
 
     path: Path
     slug: str
     title: str
-    variants: tuple[Variant, ...]
     countries: tuple[Country, ...]
-    seeds: tuple[int, ...]
-    batch_size: int
-    sampler: SamplerOverrides
-    survey: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    variants: tuple[Variant, ...] = ()
+    seeds: tuple[int, ...] = ()
+    batch_size: int = DEFAULT_BATCH_SIZE
+    sampler: SamplerOverrides = field(default_factory=SamplerOverrides)
+    survey: SurveySettings = field(default_factory=SurveySettings)
 
     def seeds_for(self, prompt: Prompt) -> tuple[int, ...]:
         """The seeds a prompt is generated with: its own, or the study's."""
@@ -165,6 +195,13 @@ class StudySpec:
 
 TOP_KEYS = ("study", "survey", "sampler", "generation", "variants", "countries")
 STUDY_KEYS = ("slug", "title")
+SURVEY_KEYS = (
+    "pages_per_participant",
+    "answers_per_image_set",
+    "consent_text",
+    "completion_code",
+    "prolific_completion_url",
+)
 SAMPLER_KEYS = ("scheduler", "steps", "guidance", "width", "height")
 GENERATION_KEYS = ("seeds", "batch_size")
 VARIANT_KEYS = ("key", "label", "model", "adapter", "csv_column")
@@ -172,8 +209,9 @@ COUNTRY_KEYS = ("code", "name", "adjective", "language", "prompts")
 PROMPT_KEYS = ("id", "text", "category", "seeds")
 
 
-def load_spec(path: Path | str) -> StudySpec:
-    """Read and validate a study spec file; raise SpecError listing every problem."""
+def load_spec(path: Path | str, *, purpose: Purpose = Purpose.GENERATE) -> StudySpec:
+    """Read and validate a study spec file for `purpose`; raise SpecError listing every
+    problem."""
     path = Path(path)
     if not path.is_file():
         raise SpecError(path, [SPEC_NOT_FOUND.format(path=path)])
@@ -181,17 +219,19 @@ def load_spec(path: Path | str) -> StudySpec:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise SpecError(path, [SPEC_UNREADABLE.format(path=path, reason=error)]) from error
-    return parse_spec(text, path=path)
+    return parse_spec(text, path=path, purpose=purpose)
 
 
-def parse_spec(text: str, *, path: Path | str) -> StudySpec:
+def parse_spec(
+    text: str, *, path: Path | str, purpose: Purpose = Purpose.GENERATE
+) -> StudySpec:
     """Validate spec text; relative folders are taken relative to `path`'s folder."""
     path = Path(path).resolve()
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise SpecError(path, [NOT_TOML.format(reason=error)]) from error
-    reader = _Reader(base=path.parent)
+    reader = _Reader(base=path.parent, purpose=purpose)
     spec = reader.read(data, path)
     if reader.problems:
         raise SpecError(path, reader.problems)
@@ -201,9 +241,11 @@ def parse_spec(text: str, *, path: Path | str) -> StudySpec:
 class _Reader:
     """Walks the TOML data once, collecting problems instead of stopping at the first."""
 
-    def __init__(self, *, base: Path):
+    def __init__(self, *, base: Path, purpose: Purpose):
         self.base = base
+        self.purpose = purpose
         self.problems: list[str] = []
+        self.shown: dict[tuple[str, str], str] = {}  # participant-facing text, by place
 
     def problem(self, template: str, **values: Any) -> None:
         self.problems.append(template.format(**values))
@@ -304,18 +346,16 @@ class _Reader:
             self.problem(MISSING_KEY, where="the spec", key="study")
         slug = self.slug(study, "slug", "[study]") if "study" in data else ""
         title = self.text(study, "title", "[study]") if "study" in data else ""
-        survey = data.get("survey", {})
-        if not isinstance(survey, dict):
-            self.problem(WRONG_TYPE, where="the spec", key="survey", expected="a table")
-            survey = {}
+        survey = self.read_survey(data.get("survey", {}))
         sampler = self.read_sampler(data.get("sampler", {}))
         generation = self.table(data.get("generation", {}), "[generation]", GENERATION_KEYS)
         seeds: tuple[int, ...] = ()
         if "seeds" in generation:
             seeds = self.seeds(generation["seeds"], "[generation]") or ()
-        batch_size = self.integer(generation, "batch_size", "[generation]", minimum=1) or 4
+        batch_size = self.integer(generation, "batch_size", "[generation]", minimum=1)
         variants = self.read_variants(data)
         countries = self.read_countries(data, has_study_seeds="seeds" in generation)
+        self.check_blinding(variants, {("[study]", "title"): title, **self.shown})
         return StudySpec(
             path=path,
             slug=slug,
@@ -323,10 +363,33 @@ class _Reader:
             variants=tuple(variants),
             countries=tuple(countries),
             seeds=seeds,
-            batch_size=batch_size,
+            batch_size=batch_size or DEFAULT_BATCH_SIZE,
             sampler=sampler,
-            survey=MappingProxyType(dict(survey)),
+            survey=survey,
         )
+
+    def read_survey(self, data: Any) -> SurveySettings:
+        where = "[survey]"
+        table = self.table(data, where, SURVEY_KEYS)
+        numbers = {
+            key: self.integer(table, key, where, minimum=1)
+            for key in ("pages_per_participant", "answers_per_image_set")
+        }
+        texts = {
+            key: self.text(table, key, where, required=False)
+            for key in ("consent_text", "completion_code", "prolific_completion_url")
+        }
+        self.shown = {(where, "consent_text"): texts["consent_text"]}
+        given = {key: value for key, value in numbers.items() if value is not None}
+        return SurveySettings(**given, **texts)
+
+    def check_blinding(self, variants: list[Variant], shown: dict[tuple[str, str], str]):
+        """Participant-facing text must not name a variant by its key or label."""
+        words = sorted({w for v in variants for w in (v.key, v.label) if len(w) >= 3})
+        for (where, key), text in shown.items():
+            for word in words:
+                if word.lower() in text.lower():
+                    self.problem(NAMES_VARIANT, where=where, key=key, word=word)
 
     def read_sampler(self, data: Any) -> SamplerOverrides:
         where = "[sampler]"
@@ -367,7 +430,7 @@ class _Reader:
 
     def read_variants(self, data: dict) -> list[Variant]:
         tables = self.array_of_tables(data, "variants", "the spec")
-        if not tables and "variants" not in data:
+        if not tables and "variants" not in data and self.purpose is not Purpose.SURVEY:
             self.problem(NO_VARIANTS)
         variants = []
         for position, raw in enumerate(tables):
@@ -392,7 +455,7 @@ class _Reader:
         return variants
 
     def read_model(self, model: str, where: str) -> str:
-        if not model or model == TINY_MODEL:
+        if not model or model == TINY_MODEL or self.purpose is not Purpose.GENERATE:
             return model
         folder = self.resolve(model)
         if folder.is_dir():
@@ -406,6 +469,8 @@ class _Reader:
         if not adapter:
             return None
         folder = self.resolve(adapter)
+        if self.purpose is not Purpose.GENERATE:
+            return folder
         if not folder.exists():
             self.problem(ADAPTER_MISSING, where=where, path=folder)
         elif not folder.is_dir():
@@ -447,11 +512,11 @@ class _Reader:
             self.unknown_keys(table, where, COUNTRY_KEYS)
             name = self.text(table, "name", where)
             adjective = self.text(table, "adjective", where)
-            language = self.text(table, "language", where)
-            if language and language not in LANGUAGES:
+            language = self.text(table, "language", where, required=False) or DEFAULT_LANGUAGE
+            if language not in LANGUAGES:
                 self.problem(BAD_LANGUAGE, where=where, value=language)
             prompt_tables = self.array_of_tables(table, "prompts", where)
-            if not prompt_tables:
+            if not prompt_tables and self.purpose is Purpose.GENERATE:
                 self.problem(NO_PROMPTS, where=where, code=code or index)
             prompts = []
             for number, raw_prompt in enumerate(prompt_tables):
@@ -474,6 +539,6 @@ class _Reader:
         text = self.text(table, "text", where)
         category = self.text(table, "category", where, required=False)
         seeds = self.seeds(table["seeds"], where) if "seeds" in table else None
-        if "seeds" not in table and not has_study_seeds:
+        if "seeds" not in table and not has_study_seeds and self.purpose is Purpose.GENERATE:
             self.problem(NO_SEEDS, where=where, prompt_id=prompt_id)
         return Prompt(prompt_id, text, category, seeds)
