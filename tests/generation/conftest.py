@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from generation.generate import Processes
+from generation.services.generate import Processes
 from tests.study.conftest import COUNTRY, PROMPT, spec_text, write_spec  # noqa: F401  (shared)
 
 

@@ -7,10 +7,10 @@ import pytest
 from django.core.management import CommandError, call_command
 from PIL import Image
 
-from generation import archive
-from generation import importing as I
-from generation.importing import ImportProblems, import_apply, import_plan
 from generation.models import GeneratedImage, ImageSet, ModelVariant
+from generation.services import archive
+from generation.services import importing as I
+from generation.services.importing import ImportProblems, import_apply, import_plan
 from study.spec import load_spec
 
 from .conftest import spec_text

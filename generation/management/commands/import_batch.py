@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from generation.importing import ImportProblems, import_apply, import_plan
+from generation.services.importing import ImportProblems, import_apply, import_plan
 from study.spec import Purpose, SpecError, load_spec
 
 BAD_PAIR = "{option} {value!r} must look like NAME=VALUE."

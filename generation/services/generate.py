@@ -27,7 +27,7 @@ from study.spec import StudySpec, Variant
 
 from . import archive
 from .plan import Job, batches, by_variant, plan_jobs, shard
-from .services import ImageRecord, RegisterResult, VariantRecord, image_sets_register
+from .register import ImageRecord, RegisterResult, VariantRecord, image_sets_register
 
 OUTPUT_FOLDER = "generated"  # under MEDIA_ROOT: generated/<study slug>/
 LIBRARIES = ("torch", "diffusers", "transformers", "peft", "accelerate", "Pillow")

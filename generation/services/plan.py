@@ -37,11 +37,6 @@ class Job:
         return f"{self.variant_key}/{self.prompt_id}/{self.seed}"
 
     @property
-    def image_set_key(self) -> tuple[str, int]:
-        """The image set this job's image belongs to: (prompt id, seed)."""
-        return self.prompt_id, self.seed
-
-    @property
     def relative_path(self) -> str:
         """Where the image lives inside the study's output folder (ids are slugs)."""
         return f"{self.variant_key}/{self.country_code}/{self.prompt_id}-{self.seed}{IMAGE_SUFFIX}"

@@ -27,9 +27,9 @@ from PIL import Image, UnidentifiedImageError
 
 from study.spec import MAX_SEED, StudySpec
 
+from ..models import GeneratedImage
 from . import archive
-from .models import GeneratedImage
-from .services import ImageRecord, RegisterResult, VariantRecord, image_sets_register
+from .register import ImageRecord, RegisterResult, VariantRecord, image_sets_register
 
 OUTPUT_FOLDER = "imported"  # under MEDIA_ROOT: imported/<study slug>/
 MANIFEST_SUFFIX = "_files.csv"
