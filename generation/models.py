@@ -111,6 +111,11 @@ class GeneratedImage(models.Model):
     guidance = models.FloatField(null=True, blank=True)
     device = models.CharField(max_length=64, blank=True)
     library_versions = models.JSONField(default=dict, blank=True)
+    # The participant copy (generation.services.copies): blinded, in the spec's format,
+    # padded to its set's common size, under an opaque storage name.
+    copy_file = models.CharField(max_length=500, blank=True, help_text="Participant copy.")
+    copy_format = models.CharField(max_length=32, blank=True, help_text="e.g. webp-q100.")
+    copy_bytes = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -1,45 +1,69 @@
-"""Blinded copies of images: pixels only, nothing that could name a variant.
+"""What participants download: blinded copies only, never a source file.
 
-Participants receive a fresh PNG re-encoded from the pixels, so text chunks (prompts,
-LoRA names, sampler parameters), EXIF, ICC profiles and the original file name never
-reach them. Copies are kept in a small per-process cache: a page's images are fetched
-once per participant, and the same set is shown to several participants.
+The participant copy of every image is made once, when its image set is registered
+(generation.services.copies: pixels only, the spec's format, the set's common byte
+size, an opaque storage name). Here it is only sent, without decoding or re-encoding,
+in one of three ways (setting SURVEY_IMAGE_SERVING, docs/images-and-storage.md):
+
+- "stream": Django streams the stored file (local disk or object store);
+- "x-accel-redirect": nginx sends it, from the internal location in
+  SURVEY_IMAGE_ACCEL_PREFIX (which maps to MEDIA_ROOT or proxies the object store);
+- "x-sendfile": Apache (mod_xsendfile) or lighttpd sends MEDIA_ROOT/<name>.
+
+Responses are private (a participant's own page image) and cacheable for
+SURVEY_IMAGE_MAX_AGE seconds, so a browser fetches each image of a page once.
 """
 
 import io
+import os
 from functools import lru_cache
 
+from django.conf import settings
+from django.core.files.storage import default_storage
+from django.http import FileResponse, HttpRequest, HttpResponse
+from django.utils.cache import get_conditional_response, patch_cache_control
 from PIL import Image
 
 from generation.models import GeneratedImage
+from generation.services.copies import content_type, pixels_only
 
-# About 64 images of 512x512 (well under 50 MB) per web process.
-CACHE_SIZE = 64
+SERVING_MODES = ("stream", "x-accel-redirect", "x-sendfile")
 PRACTICE_SHADES = ((20, 40, 230), (90, 110, 210), (150, 160, 190), (200, 200, 200))
 
 
-def image_blinded_png(*, image: GeneratedImage) -> bytes:
-    """The image's pixels as a new PNG with no metadata chunks."""
-    return _blinded_copy(image.pk, image.sha256, image.file.name)
+def participant_copy_response(request: HttpRequest, image: GeneratedImage) -> HttpResponse:
+    """The image's participant copy as a response, in the configured serving mode."""
+    name = image.copy_file
+    etag = '"{}"'.format(name.rsplit("/", 1)[-1].split(".", 1)[0])
+    mode = settings.SURVEY_IMAGE_SERVING
+    not_modified = get_conditional_response(request, etag=etag)
+    if not_modified is not None:
+        response = not_modified
+    elif mode == "x-accel-redirect":
+        response = HttpResponse(content_type=_copy_type(image))
+        response["X-Accel-Redirect"] = settings.SURVEY_IMAGE_ACCEL_PREFIX.rstrip("/") + "/" + name
+    elif mode == "x-sendfile":
+        response = HttpResponse(content_type=_copy_type(image))
+        response["X-Sendfile"] = os.path.join(settings.MEDIA_ROOT, name)
+    else:
+        response = FileResponse(default_storage.open(name, "rb"), content_type=_copy_type(image))
+        if image.copy_bytes:
+            response["Content-Length"] = str(image.copy_bytes)
+        response.headers.pop("Content-Disposition", None)  # the storage name stays inside
+    response["ETag"] = etag
+    response["X-Content-Type-Options"] = "nosniff"
+    patch_cache_control(response, private=True, max_age=settings.SURVEY_IMAGE_MAX_AGE)
+    return response
 
 
-@lru_cache(maxsize=CACHE_SIZE)
-def _blinded_copy(pk: int, sha256: str, name: str) -> bytes:
-    # pk and sha256 key the cache; the storage name is only used to read the file.
-    from django.core.files.storage import default_storage
-
-    with default_storage.open(name, "rb") as handle:
-        return pixels_to_png(Image.open(handle))
+def _copy_type(image: GeneratedImage) -> str:
+    return content_type(image.copy_format.split("-q", 1)[0])
 
 
 def pixels_to_png(source: Image.Image) -> bytes:
     """Copy only the pixels into a new image (empty ``info``) and encode it as PNG."""
-    source.load()
-    mode = "RGBA" if source.mode in ("RGBA", "LA", "PA") or "transparency" in source.info else "RGB"
-    pixels = source.convert(mode)
-    clean = Image.frombytes(mode, pixels.size, pixels.tobytes())
     buffer = io.BytesIO()
-    clean.save(buffer, "PNG")
+    pixels_only(source).save(buffer, "PNG")
     return buffer.getvalue()
 
 

@@ -15,6 +15,6 @@ urlpatterns = [
     path("s/<str:study_id>/practice/<int:number>.png", views.practice_image, name="practice_image"),
     path("s/<str:study_id>/rank/", views.rank, name="rank"),
     path("s/<str:study_id>/rank/<str:page_id>/", views.rank_submit, name="rank_submit"),
-    path("s/<str:study_id>/image/<str:image_id>.png", views.image, name="image"),
+    path("s/<str:study_id>/image/<str:image_id>", views.image, name="image"),
     path("s/<str:study_id>/done/", views.done, name="done"),
 ]

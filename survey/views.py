@@ -21,7 +21,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from . import selectors, services
-from .blinding import PRACTICE_SHADES, image_blinded_png, practice_png
+from .blinding import PRACTICE_SHADES, participant_copy_response, practice_png
 from .catalogue import ATTENTION_BY_KEY, DEFAULT_CONSENT_TEXT, DEMOGRAPHIC_QUESTIONS
 from .forms import (
     MTURK_PREVIEW,
@@ -58,12 +58,15 @@ def session_key(study: Study) -> str:
     return f"survey:{study.slug}"
 
 
-def participant_view(step: Step | None):
-    """Load the study and the session's participant; send them to their current step."""
+def participant_view(step: Step | None, *, cacheable: bool = False):
+    """Load the study and the session's participant; send them to their current step.
+
+    Pages are never cached; a `cacheable` view (the participant's images) sets its own
+    private cache headers.
+    """
 
     def decorate(view):
         @wraps(view)
-        @never_cache
         def wrapper(request, study_id, *args, **kwargs):
             study = get_object_or_404(Study, public_id=study_id)
             token = request.session.get(session_key(study), "")
@@ -83,7 +86,7 @@ def participant_view(step: Step | None):
                 request.LANGUAGE_CODE = participant.language
             return view(request, study, participant, *args, **kwargs)
 
-        return wrapper
+        return wrapper if cacheable else never_cache(wrapper)
 
     return decorate
 
@@ -394,16 +397,18 @@ def _completion_url(study: Study, participant: Participant) -> str:
     )
 
 
-@participant_view(None)
+@participant_view(None, cacheable=True)
 @require_GET
 def image(request, study, participant, image_id):
-    """A blinded copy of one image of one of the participant's pages."""
+    """The participant copy of one image of one of the participant's pages.
+
+    The id is the page image's own (PageImage.public_id): new for every page of every
+    participant, so two participants never share an image URL.
+    """
     shown = selectors.page_image_for_participant(participant=participant, public_id=image_id)
-    if shown is None:
+    if shown is None or not shown.image.copy_file:
         raise Http404("No such image.")
-    response = HttpResponse(image_blinded_png(image=shown.image), content_type="image/png")
-    response["Cache-Control"] = "private, max-age=3600"
-    return response
+    return participant_copy_response(request, shown.image)
 
 
 @require_GET

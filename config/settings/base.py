@@ -8,6 +8,7 @@ cache. DATABASE_URL and CACHE_URL switch to PostgreSQL and Redis.
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 from study.names import LANGUAGES as PARTICIPANT_LANGUAGES
 
@@ -121,6 +122,33 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
+# Media on an S3-compatible object store (AWS S3, MinIO, Ceph, R2 ...) instead of the
+# local disk, through django-storages: set MEDIA_S3_BUCKET (docs/images-and-storage.md).
+MEDIA_S3_BUCKET = env.str("MEDIA_S3_BUCKET", default="")
+if MEDIA_S3_BUCKET:
+    LIBCLOUD_PROVIDERS = {
+        "media": {
+            "type": "libcloud.storage.types.Provider.MINIO",  # any S3 API, signature v4
+            "user": env.str("MEDIA_S3_ACCESS_KEY"),
+            "key": env.str("MEDIA_S3_SECRET_KEY"),
+            "bucket": MEDIA_S3_BUCKET,
+            "endpoint": env.str("MEDIA_S3_ENDPOINT", default="https://s3.amazonaws.com"),
+            "region": env.str("MEDIA_S3_REGION", default="us-east-1"),
+        }
+    }
+    DEFAULT_LIBCLOUD_PROVIDER = "media"
+    MEDIA_STORAGE = {"BACKEND": "config.storage.S3CompatibleStorage"}
+    STORAGES["default"] = MEDIA_STORAGE
+# Participant images (survey.blinding): "stream" through Django, or handed to the web
+# server with "x-accel-redirect" (nginx) or "x-sendfile" (Apache mod_xsendfile).
+SURVEY_IMAGE_SERVING = env.str("SURVEY_IMAGE_SERVING", default="stream")
+if SURVEY_IMAGE_SERVING not in ("stream", "x-accel-redirect", "x-sendfile"):
+    raise ImproperlyConfigured(
+        f"SURVEY_IMAGE_SERVING={SURVEY_IMAGE_SERVING!r} is not one of stream, "
+        "x-accel-redirect, x-sendfile."
+    )
+SURVEY_IMAGE_ACCEL_PREFIX = env.str("SURVEY_IMAGE_ACCEL_PREFIX", default="/protected-media/")
+SURVEY_IMAGE_MAX_AGE = env.int("SURVEY_IMAGE_MAX_AGE", default=24 * 60 * 60)
 
 # --- security that holds everywhere -----------------------------------------------------
 # Participant links carry a token; never send it to another site in the Referer header.

@@ -12,6 +12,6 @@ MEDIA_ROOT = env.path("MEDIA_ROOT", default=tempfile.mkdtemp(prefix="scoft-test-
 # whitenoise warns about a missing STATIC_ROOT at every request; tests never collect static.
 STATIC_ROOT = tempfile.mkdtemp(prefix="scoft-test-static-")
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": STORAGES["default"],  # noqa: F405 (the local disk, or MEDIA_S3_BUCKET's store)
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }

@@ -4,7 +4,8 @@
 - `generate`: `manage.py generate_batch`, drawing the images with scoft_core;
 - `importing`: `manage.py import_batch`, images made elsewhere, from manifest CSVs;
 - `archive`: image files and per-process manifests, written atomically;
-- `register`: the image records (one row per image and per image set) in the database.
+- `register`: the image records (one row per image and per image set) in the database;
+- `copies`: the participant copies of each image set (blinded, one format, one size).
 
 This package imports no torch at module level (the web process imports `register`);
 `generate` reaches scoft_core only inside its functions.

@@ -209,7 +209,8 @@ class Summary:
             line += (
                 f"; database: {r.image_sets_registered} complete image sets "
                 f"({r.image_sets_created} new), images {r.images_created} new, "
-                f"{r.images_updated} updated, {r.images_unchanged} unchanged"
+                f"{r.images_updated} updated, {r.images_unchanged} unchanged, "
+                f"{r.participant_copies} participant copies made"
             )
             if r.incomplete_image_sets:
                 line += f"; {len(r.incomplete_image_sets)} image sets incomplete"
@@ -393,4 +394,9 @@ def _register(spec: StudySpec, output: Path, jobs: list[Job], recipes: _Recipes)
         )
         for v in spec.variants
     ]
-    return image_sets_register(study_slug=spec.slug, variants=variants, images=images)
+    return image_sets_register(
+        study_slug=spec.slug,
+        variants=variants,
+        images=images,
+        image_format=spec.survey.image_format,
+    )

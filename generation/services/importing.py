@@ -25,7 +25,7 @@ from pathlib import Path
 from django.conf import settings as django_settings
 from PIL import Image, UnidentifiedImageError
 
-from study.spec import MAX_SEED, StudySpec
+from study.spec import MAX_SEED, ImageFormat, StudySpec
 
 from ..models import GeneratedImage
 from . import archive
@@ -126,6 +126,7 @@ class ImportPlan:
     variants: tuple[VariantRecord, ...]
     images: tuple[ImportImage, ...]
     from_spec: bool = False  # the spec describes the variants fully: update their rows
+    image_format: ImageFormat = ImageFormat()  # participant copies: the spec's, or the default
 
     @property
     def image_set_count(self) -> int:
@@ -182,7 +183,11 @@ def import_plan(
     if checker.problems:
         raise ImportProblems(path, checker.problems)
     return ImportPlan(
-        slug, tuple(checker.variant_records()), tuple(images), from_spec=spec is not None
+        slug,
+        tuple(checker.variant_records()),
+        tuple(images),
+        from_spec=spec is not None,
+        image_format=spec.survey.image_format if spec is not None else ImageFormat(),
     )
 
 
@@ -197,6 +202,7 @@ def import_apply(plan: ImportPlan) -> RegisterResult:
         variants=plan.variants,
         images=records,
         update_variants=plan.from_spec,
+        image_format=plan.image_format,
     )
 
 

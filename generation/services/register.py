@@ -16,7 +16,10 @@ from typing import Any
 
 from django.db import transaction
 
+from study.spec import ImageFormat
+
 from ..models import IMAGE_FIELDS, GeneratedImage, ImageSet, ModelVariant
+from .copies import participant_copies_make
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,7 @@ class RegisterResult:
     images_updated: int = 0
     images_unchanged: int = 0
     image_sets_registered: int = 0  # complete sets written or confirmed
+    participant_copies: int = 0  # blinded copies made (generation.services.copies)
     incomplete_image_sets: list[tuple[str, int]] = field(default_factory=list)
 
 
@@ -93,6 +97,7 @@ def image_sets_register(
     variants: Sequence[VariantRecord],
     images: Iterable[ImageRecord],
     update_variants: bool = True,
+    image_format: ImageFormat | None = None,
 ) -> RegisterResult:
     """Create or update the variants, and the image sets that are complete, in one transaction.
 
@@ -136,12 +141,19 @@ def image_sets_register(
                 elif _image_values(row) != values:
                     for name, value in values.items():
                         setattr(row, name, value)
+                    row.copy_file, row.copy_format, row.copy_bytes = "", "", None
                     changed.append(row)
                 else:
                     result.images_unchanged += 1
         GeneratedImage.objects.bulk_create(new, batch_size=500)
-        GeneratedImage.objects.bulk_update(changed, IMAGE_FIELDS, batch_size=500)
+        GeneratedImage.objects.bulk_update(
+            changed, [*IMAGE_FIELDS, "copy_file", "copy_format", "copy_bytes"], batch_size=500
+        )
         result.images_created, result.images_updated = len(new), len(changed)
+    copies = participant_copies_make(
+        study_slug=study_slug, image_format=image_format or ImageFormat()
+    )
+    result.participant_copies = copies.copies
     return result
 
 

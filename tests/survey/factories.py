@@ -12,7 +12,8 @@ from django.core.files.base import ContentFile
 from PIL import Image, PngImagePlugin
 
 from generation.models import GeneratedImage, ImageSet, ModelVariant
-from study.spec import Country, StudySpec, SurveySettings
+from generation.services.copies import participant_copies_make
+from study.spec import Country, ImageFormat, StudySpec, SurveySettings
 from survey.services import study_setup
 
 VARIANTS = (
@@ -93,6 +94,8 @@ def make_image_sets(study_slug, country_code, count, variants=None, seed=1024):
             )
             image.save()
         sets.append(image_set)
+    # As registration does (generation.services.register): participant copies per set.
+    participant_copies_make(study_slug=study_slug, image_format=ImageFormat())
     return sets
 
 

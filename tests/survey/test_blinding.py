@@ -28,6 +28,17 @@ def png_chunks(data: bytes) -> list[str]:
     return chunks
 
 
+def webp_chunks(data: bytes) -> list[str]:
+    assert data[:4] == b"RIFF" and data[8:12] == b"WEBP"
+    assert int.from_bytes(data[4:8], "little") == len(data) - 8
+    chunks, offset = [], 12
+    while offset < len(data):
+        length = int.from_bytes(data[offset + 4 : offset + 8], "little")
+        chunks.append(data[offset : offset + 4].decode("ascii"))
+        offset += 8 + length + length % 2
+    return chunks
+
+
 def forbidden_words(study) -> set[str]:
     """Variant keys and labels, adapter paths, model ids, file names, the study's slug."""
     words = {study.slug}
@@ -76,7 +87,12 @@ def test_no_participant_facing_response_names_a_variant():
         body = b"".join(response) if response.streaming else response.content
         if response.get("Content-Type", "").startswith("image/"):
             images += 1
-            assert png_chunks(body) == ["IHDR", "IDAT", "IEND"], url
+            if "/practice/" in url:
+                assert png_chunks(body) == ["IHDR", "IDAT", "IEND"], url
+            else:  # the participant copy: pixels and a zero padding chunk, nothing else
+                assert response["Content-Type"] == "image/webp"
+                assert webp_chunks(body) == ["VP8X", "VP8 ", "PAD "], url
+                assert body.endswith(b"\0" * (len(body) - body.index(b"PAD ") - 8))
         for word in words:
             assert word.encode() not in body.lower(), (url, word)
         assert not any(word in url.lower() for word in words), url
@@ -95,8 +111,8 @@ def test_image_urls_are_opaque_and_differ_between_participants():
     for seed in range(2):
         bot = SimulatedParticipant(Client(), study, seed=seed)
         bot.take_study(fetch_images=True)
-        urls.append({u for u, r in bot.responses if u.endswith(".png") and "/image/" in u})
+        urls.append({u for u, r in bot.responses if "/image/" in u})
     assert len(urls[0]) == len(urls[1]) == 4
     assert not urls[0] & urls[1]
     for url in urls[0]:
-        assert re.fullmatch(rf"/s/{study.public_id}/image/[-\w]{{22}}\.png", url)
+        assert re.fullmatch(rf"/s/{study.public_id}/image/[-\w]{{22}}", url)

@@ -78,7 +78,8 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Imported: {result.image_sets_registered} complete image sets "
             f"({result.image_sets_created} new), images {result.images_created} new, "
-            f"{result.images_updated} updated, {result.images_unchanged} unchanged."
+            f"{result.images_updated} updated, {result.images_unchanged} unchanged; "
+            f"{result.participant_copies} participant copies made."
         )
         if result.incomplete_image_sets:
             self.stdout.write(
