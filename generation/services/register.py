@@ -141,13 +141,14 @@ def image_sets_register(
                 elif _image_values(row) != values:
                     for name, value in values.items():
                         setattr(row, name, value)
-                    row.copy_file, row.copy_format, row.copy_bytes = "", "", None
+                    # Its set's copies are remade below; the old file is deleted then.
+                    row.copy_format = ""
                     changed.append(row)
                 else:
                     result.images_unchanged += 1
         GeneratedImage.objects.bulk_create(new, batch_size=500)
         GeneratedImage.objects.bulk_update(
-            changed, [*IMAGE_FIELDS, "copy_file", "copy_format", "copy_bytes"], batch_size=500
+            changed, [*IMAGE_FIELDS, "copy_format"], batch_size=500
         )
         result.images_created, result.images_updated = len(new), len(changed)
     copies = participant_copies_make(

@@ -352,3 +352,45 @@ def test_participant_text_that_names_a_variant_is_refused(tmp_path):
     assert caught.value.problems == [
         S.NAMES_VARIANT.format(where="[survey]", key="consent_text", word="Stable Diffusion")
     ]
+
+
+def survey_problems(table: str, tmp_path: Path) -> list[str]:
+    with pytest.raises(SpecError) as caught:
+        parse_spec(SURVEY_ONLY + table, path=tmp_path / "s.toml", purpose=S.Purpose.SURVEY)
+    return caught.value.problems
+
+
+def test_the_participant_image_format_defaults_to_webp_at_quality_100(tmp_path):
+    spec = parse_spec(SURVEY_ONLY, path=tmp_path / "s.toml", purpose=S.Purpose.SURVEY)
+    assert spec.survey.image_format == S.ImageFormat("webp", 100)
+    assert spec.survey.image_format.key == "webp-q100"
+
+
+@pytest.mark.parametrize(
+    ("table", "expected"),
+    [
+        ('image_format = "png"', S.ImageFormat("png", None)),
+        ('image_format = "webp_lossless"', S.ImageFormat("webp_lossless", None)),
+        ('image_format = "jpeg"\nimage_quality = 85', S.ImageFormat("jpeg", 85)),
+        ('image_format = "webp"\nimage_quality = 70', S.ImageFormat("webp", 70)),
+        ("image_quality = 90", S.ImageFormat("webp", 90)),
+    ],
+)
+def test_the_spec_chooses_the_participant_image_format(table, expected, tmp_path):
+    text = SURVEY_ONLY + "[survey]\n" + table + "\n"
+    spec = parse_spec(text, path=tmp_path / "s.toml", purpose=S.Purpose.SURVEY)
+    assert spec.survey.image_format == expected
+
+
+def test_a_bad_image_format_or_quality_is_named(tmp_path):
+    assert survey_problems('[survey]\nimage_format = "gif"\n', tmp_path) == [
+        S.BAD_IMAGE_FORMAT.format(where="[survey]", value="gif")
+    ]
+    assert survey_problems('[survey]\nimage_format = "png"\nimage_quality = 80\n', tmp_path) == [
+        S.QUALITY_WITHOUT_LOSS.format(where="[survey]", lossy="webp, jpeg", format="png")
+    ]
+    assert survey_problems("[survey]\nimage_quality = 101\n", tmp_path) == [
+        S.BAD_NUMBER.format(
+            where="[survey]", key="image_quality", value=101, rule="a whole number from 1 to 100"
+        )
+    ]
