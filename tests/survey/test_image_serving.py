@@ -1,6 +1,5 @@
 """Participant images: sent as made at registration, privately cacheable, in a few queries."""
 
-import io
 import os
 import re
 from html import unescape
@@ -107,7 +106,8 @@ def test_apache_mode_names_the_file_on_disk(settings):
     response = bot.get(image_urls(html)[0])
     path = response["X-Sendfile"]
     assert os.path.isabs(path) and response.content == b""
-    Image.open(io.BytesIO(open(path, "rb").read())).load()  # a real image file
+    with Image.open(path) as image:  # a real image file
+        image.load()
 
 
 def test_query_budget_of_a_participant_page(django_assert_max_num_queries):
