@@ -37,8 +37,8 @@ class S3CompatibleStorage(LibCloudStorage):
             secure=secure,
             host=endpoint.hostname,
             port=endpoint.port or (443 if secure else 80),
-            region=self.provider["region"],
         )
+        driver.region_name = self.provider["region"]  # signed into every request (SigV4)
         driver.supports_s3_multipart_upload = False
         self.driver = driver
         self.bucket = self.provider["bucket"]
