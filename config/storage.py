@@ -53,6 +53,3 @@ class S3CompatibleStorage(LibCloudStorage):
     def get_available_name(self, name, max_length=None):
         # Sources are uploaded under their own name; copies' names are random.
         return name
-
-    def url(self, name):
-        raise NotImplementedError("participants get media through the survey's views only")
