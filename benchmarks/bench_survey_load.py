@@ -463,6 +463,27 @@ async def run_trivial(url, total, concurrency) -> float:
     return total / elapsed
 
 
+def server_cpu_seconds(master_pid: int) -> float:
+    """User + system CPU seconds of gunicorn's master and workers so far (Linux /proc).
+
+    Not counting waits for the CPU, this is what the server costs whatever else runs
+    on the machine; workers that exited are not counted.
+    """
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        pid, ppid = int(entry.name), int(fields[1])
+        if master_pid in (pid, ppid):
+            total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -556,7 +577,9 @@ def run_one(database: str, version: str, tree: Path, options, folder: Path) -> d
         server = subprocess.Popen(gunicorn_command(tree, port), env=env, cwd=tree)
         wait_for(url, server)
         load_before = os.getloadavg()[0]
+        cpu_before = server_cpu_seconds(server.pid)
         tally, elapsed, unfinished = asyncio.run(run_participants(url, options))
+        cpu_s = server_cpu_seconds(server.pid) - cpu_before
         load_after = os.getloadavg()[0]
         ceiling = None
         if options.trivial_requests:
@@ -618,6 +641,16 @@ def run_one(database: str, version: str, tree: Path, options, folder: Path) -> d
         "trivial_requests_per_s": ceiling,
         "registration_s": setup["registration_s"],
         "load_average": [load_before, load_after],
+        "server_cpu_s": cpu_s,
+        "server_cpu_ms_per_request": 1000 * cpu_s / max(tally.requests, 1),
+        # A participant takes one step (a page, its images, the answer) per think time
+        # on average, so two whole cores hold 2 x think / (server CPU per answered page)
+        # participants; the CPU of the onboarding pages is counted in, so it is low.
+        "two_core_capacity": (
+            2 * statistics.mean(options.think) / (cpu_s / len(tally.acknowledged))
+            if cpu_s and tally.acknowledged and options.think[1]
+            else None
+        ),
         **figures,
     }
 
@@ -649,6 +682,12 @@ def report(r: dict) -> None:
     )
     print(f"participants finished per hour  {r['participants_per_hour']:8.0f}")
     print(f"registration (s)                {r['registration_s']:8.1f}")
+    print(
+        f"server CPU (s) / per request    {r['server_cpu_s']:8.1f} / "
+        f"{r['server_cpu_ms_per_request']:.1f} ms"
+    )
+    if r["two_core_capacity"]:
+        print(f"participants 2 free cores hold  {r['two_core_capacity']:8.0f}   (estimate)")
     if r["trivial_requests_per_s"]:
         ratio = r["requests_per_s"] / r["trivial_requests_per_s"]
         print(
@@ -672,6 +711,8 @@ def side_by_side(results: list[dict]) -> None:
         ("page weight median (KB)", lambda r: f"{r['page_weight_kb']['median']:.0f}"),
         ("baseline largest (%)", lambda r: f"{100 * r['baseline_largest_share']:.1f}"),
         ("participants / hour", lambda r: f"{r['participants_per_hour']:.0f}"),
+        ("server CPU ms / request", lambda r: f"{r['server_cpu_ms_per_request']:.1f}"),
+        ("2 free cores hold (est.)", lambda r: f"{r['two_core_capacity'] or 0:.0f}"),
     ]
     heads = [f"{r['database']}/{r['version']}" for r in results]
     print("\n" + " | ".join(["launch".ljust(26), *(h.rjust(16) for h in heads)]))
