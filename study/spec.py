@@ -31,6 +31,11 @@ MAX_SEED = 2**63 - 1  # ImageSet.seed is a signed 64-bit column
 DEFAULT_PAGES_PER_PARTICIPANT = 10
 DEFAULT_ANSWERS_PER_IMAGE_SET = 5
 DEFAULT_BATCH_SIZE = 4  # images per pipeline call of generate_batch
+# Which answers count toward [survey] answers_per_image_set (docs/assignment.md):
+# "valid" = of participants not excluded and not failing an attention check (default);
+# "not-excluded" = of every participant not excluded (the rule before quotas of valid answers).
+QUOTA_VALID, QUOTA_NOT_EXCLUDED = "valid", "not-excluded"
+QUOTA_RULES = (QUOTA_VALID, QUOTA_NOT_EXCLUDED)
 
 
 class Purpose(enum.Enum):
@@ -54,6 +59,7 @@ NOT_A_SLUG = (
     "characters), not {value!r}"
 )
 EMPTY_TEXT = "{where}: '{key}' must not be empty"
+BAD_CHOICE = "{where}: '{key}' must be one of {choices}, not {value!r}"
 BAD_LANGUAGE = "{where}: language {value!r} is not one of " + ", ".join(LANGUAGES)
 NAMES_VARIANT = (
     "{where}: '{key}' mentions the model variant {word!r}; participants read it, so it "
@@ -152,6 +158,7 @@ class SurveySettings:
     consent_text: str = ""  # empty: the survey's built-in consent text
     completion_code: str = ""  # empty: the survey makes one up
     prolific_completion_url: str = ""  # where a finished participant is sent back to
+    quota_counts: str = QUOTA_VALID  # which answers count toward answers_per_image_set
 
 
 @dataclass(frozen=True)
@@ -201,6 +208,7 @@ SURVEY_KEYS = (
     "consent_text",
     "completion_code",
     "prolific_completion_url",
+    "quota_counts",
 )
 SAMPLER_KEYS = ("scheduler", "steps", "guidance", "width", "height")
 GENERATION_KEYS = ("seeds", "batch_size")
@@ -381,7 +389,12 @@ class _Reader:
         }
         self.shown = {(where, "consent_text"): texts["consent_text"]}
         given = {key: value for key, value in numbers.items() if value is not None}
-        return SurveySettings(**given, **texts)
+        quota = self.text(table, "quota_counts", where, required=False) or QUOTA_VALID
+        if quota not in QUOTA_RULES:
+            choices = ", ".join(repr(rule) for rule in QUOTA_RULES)
+            self.problem(BAD_CHOICE, where=where, key="quota_counts", choices=choices, value=quota)
+            quota = QUOTA_VALID
+        return SurveySettings(**given, **texts, quota_counts=quota)
 
     def check_blinding(self, variants: list[Variant], shown: dict[tuple[str, str], str]):
         """Participant-facing text must not name a variant by its key or label."""

@@ -13,7 +13,12 @@ from django.db import models
 from django.db.models import Q
 
 from generation.models import GeneratedImage, ImageSet
-from study.spec import DEFAULT_ANSWERS_PER_IMAGE_SET, DEFAULT_PAGES_PER_PARTICIPANT
+from study.spec import (
+    DEFAULT_ANSWERS_PER_IMAGE_SET,
+    DEFAULT_PAGES_PER_PARTICIPANT,
+    QUOTA_NOT_EXCLUDED,
+    QUOTA_VALID,
+)
 
 LANGUAGE_CHOICES = settings.LANGUAGES
 # A page shows at most this many images (the study shows four, one per variant).
@@ -56,6 +61,15 @@ class Study(models.Model):
         default=DEFAULT_ANSWERS_PER_IMAGE_SET,
         help_text="Target number of answered pages per image set.",
     )
+    quota_counts = models.CharField(
+        max_length=16,
+        choices=[
+            (QUOTA_VALID, "answers of participants who passed their attention checks"),
+            (QUOTA_NOT_EXCLUDED, "every answer of a participant who is not excluded"),
+        ],
+        default=QUOTA_VALID,
+        help_text="Which answers count toward the target (docs/assignment.md).",
+    )
     completion_code = models.CharField(max_length=64, default=new_completion_code)
     prolific_completion_url = models.URLField(
         max_length=500,
@@ -76,6 +90,10 @@ class Study(models.Model):
             models.CheckConstraint(
                 condition=Q(answers_per_image_set__gte=1),
                 name="study_wants_at_least_one_answer",
+            ),
+            models.CheckConstraint(
+                condition=Q(quota_counts__in=[QUOTA_VALID, QUOTA_NOT_EXCLUDED]),
+                name="study_quota_rule_is_known",
             ),
         ]
 
@@ -203,6 +221,9 @@ class Page(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
     page_ms = models.PositiveIntegerField(null=True, blank=True, help_text="Time on page.")
+    # An unanswered page holds its image set's place until then; the participant's
+    # activity renews it (survey.services), so an abandoned page frees its place soon.
+    held_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["participant", "index"]
