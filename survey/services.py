@@ -481,7 +481,9 @@ def _complete(participant: Participant) -> None:
     if participant.completed_at is not None:
         return
     checks = list(participant.attention_checks.values_list("passed", flat=True))
-    participant.attention_ok = bool(checks) and all(checks)
+    # No check at all (the targets filled before a page with one came): no verdict,
+    # which the export and the quotas count as passed, rather than a failure.
+    participant.attention_ok = all(checks) if checks else None
     participant.completed_at = timezone.now()
     participant.completion_code = participant.study.completion_code
     participant.save(update_fields=["attention_ok", "completed_at", "completion_code"])
