@@ -170,9 +170,7 @@ def simulate(study, design: Design, *, baseline: bool = False) -> Figures:
     rng = random.Random(design.seed)
     codes = [c.code for c in study.countries.all()]
     prompts = {
-        code: len(
-            {s.prompt_id for s in study_image_sets(study) if s.country_code == code}
-        )
+        code: len({s.prompt_id for s in study_image_sets(study) if s.country_code == code})
         for code in codes
     }
     figures, started = Figures(), time.perf_counter()
@@ -274,8 +272,7 @@ def _spread(study, code: str) -> int:
     from survey import selectors
 
     counts = [
-        s.answers
-        for s in selectors.image_set_answer_counts(study=study).filter(country_code=code)
+        s.answers for s in selectors.image_set_answer_counts(study=study).filter(country_code=code)
     ]
     return max(counts) - min(counts)
 
@@ -343,8 +340,16 @@ def main(argv=None) -> int:
 
     content = Design(participants=args.participants, countries=args.countries, seed=args.seed)
     quota = Design(
-        countries=1, prompts=6, seeds=2, categories=3, pages=5, target=5, participants=30,
-        active=6, fail_share=0.2, seed=args.seed,
+        countries=1,
+        prompts=6,
+        seeds=2,
+        categories=3,
+        pages=5,
+        target=5,
+        participants=30,
+        active=6,
+        fail_share=0.2,
+        seed=args.seed,
     )
     results = {}
     for name, design in (("content", content), ("quota", quota)):

@@ -238,8 +238,16 @@ def test_no_prompt_repeats_categories_spread_and_the_balance_holds():
 @pytest.mark.django_db
 def test_quotas_fill_with_valid_answers_and_turn_the_rest_away():
     design = Design(
-        countries=1, prompts=4, seeds=2, categories=2, pages=3, target=3, participants=20,
-        active=4, fail_share=0.25, seed=3,
+        countries=1,
+        prompts=4,
+        seeds=2,
+        categories=2,
+        pages=3,
+        target=3,
+        participants=20,
+        active=4,
+        fail_share=0.25,
+        seed=3,
     )
     figures = simulate(build_study(design), design)
     assert figures.valid_per_set[0] == 3 and figures.valid_per_set[1] <= 3 + 1
