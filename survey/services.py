@@ -205,12 +205,12 @@ def participant_profile_set(
         # Lock in the order page_next_for_participant does: participant, then country.
         Participant.objects.select_for_update().filter(pk=participant.pk).exists()
         country = Country.objects.select_related("study").select_for_update().get(pk=country.pk)
+        if not participant.pages.exists() and _page_assign(participant, country) is None:
+            raise SurveyError(ERROR_COUNTRY_FULL)
         participant.country = country
         participant.demographics = answers
         participant.language = participant.language or country.language
         participant.save(update_fields=["country", "demographics", "language"])
-        if not participant.pages.exists() and _page_assign(participant, country) is None:
-            raise SurveyError(ERROR_COUNTRY_FULL)
     return participant
 
 

@@ -26,7 +26,8 @@ class Command(BaseCommand):
         self.stdout.write(
             f"{verb} study {study.slug!r}: {study.countries.count()} countries, "
             f"{study.items.count()} items, {study.pages_per_participant} pages per "
-            f"participant, {study.answers_per_image_set} answers wanted per image set, "
+            f"participant, {study.answers_per_image_set} answers wanted per image set "
+            f"(counted: {study.quota_counts}), "
             f"completion code {study.completion_code}."
         )
         link = reverse("survey:study", kwargs={"study_id": study.public_id})
