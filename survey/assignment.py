@@ -10,7 +10,7 @@ The rule, in order (docs/assignment.md):
    take that one extra hold;
 2. a prompt the participant has not seen (image sets of one prompt with other seeds
    are other sets, but the same description), while any is left;
-3. the least loaded set (answers + holds): the least-answered balance;
+3. the least loaded set (answers + holds of pages shown): the least-answered balance;
 4. a category other than the previous page's, then not among the last two, then the
    participant's least-seen category: pages of one category are spread out;
 5. the prompt whose sets are least loaded overall, so the prompts fill evenly and
@@ -33,9 +33,17 @@ class ImageSetLoad:
     category: str
     answers: int  # answered pages that count toward the target (valid or pending)
     holds: int  # pages shown and not answered whose hold is live
+    reserved: int = 0  # first pages reserved on admission, not shown yet (live holds too)
 
     @property
     def load(self) -> int:
+        """Answers and every live hold: what admission and room count."""
+        return self.answers + self.holds + self.reserved
+
+    @property
+    def balance_load(self) -> int:
+        """Answers and holds of pages shown: what the least-answered order counts. A
+        reservation is chosen again when first shown, so it does not steer others."""
         return self.answers + self.holds
 
     def has_room(self, target: int) -> bool:
@@ -58,7 +66,7 @@ def choose_image_set(
     """The set this participant ranks next under the rule above, or None when none has room."""
     prompt_loads = Counter()
     for image_set in sets:
-        prompt_loads[image_set.prompt_id] += image_set.load
+        prompt_loads[image_set.prompt_id] += image_set.balance_load
     candidates = [s for s in sets if s.pk not in shown.image_sets and s.has_room(target)]
     if not candidates:
         return None
@@ -70,7 +78,7 @@ def choose_image_set(
         return (
             image_set.load >= target,
             image_set.prompt_id in shown.prompts,
-            image_set.load,
+            image_set.balance_load,
             image_set.category in previous,
             image_set.category in recent,
             seen_categories[image_set.category],

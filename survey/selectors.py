@@ -3,7 +3,7 @@
 from datetime import timedelta
 from enum import StrEnum
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
 
 from generation.models import ImageSet
@@ -109,14 +109,22 @@ def image_set_loads(*, country: Country) -> list[ImageSetLoad]:
     held = counted & Q(
         survey_pages__submitted_at__isnull=True, survey_pages__held_until__gt=timezone.now()
     )
+    # A first page reserved on admission and not shown yet: its participant has not
+    # finished the practice, or finished it after the page was made.
+    practice_done = "survey_pages__participant__practice_done_at"
+    unshown = Q(survey_pages__index=0) & (
+        Q(**{f"{practice_done}__isnull": True})
+        | Q(survey_pages__created_at__lt=F(practice_done))
+    )
     rows = (
         image_sets_for_country(country=country)
         .annotate(
             answers=Count("survey_pages", filter=answered, distinct=True),
-            holds=Count("survey_pages", filter=held, distinct=True),
+            holds=Count("survey_pages", filter=held & ~unshown, distinct=True),
+            reserved=Count("survey_pages", filter=held & unshown, distinct=True),
         )
         .order_by("pk")
-        .values_list("pk", "prompt_id", "category", "answers", "holds")
+        .values_list("pk", "prompt_id", "category", "answers", "holds", "reserved")
     )
     return [ImageSetLoad(*row) for row in rows]
 
