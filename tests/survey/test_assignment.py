@@ -29,8 +29,8 @@ from .factories import COUNTRIES, make_study
 RNG = random.Random(0)
 
 
-def load(pk, prompt="p", category="", answers=0, holds=0):
-    return ImageSetLoad(pk=pk, prompt_id=prompt, category=category, answers=answers, holds=holds)
+def load(pk, prompt="p", category="", answers=0, holds=0, reserved=0):
+    return ImageSetLoad(pk, prompt, category, answers=answers, holds=holds, reserved=reserved)
 
 
 # --- the rule -----------------------------------------------------------------------------
@@ -74,6 +74,13 @@ def test_a_set_below_its_target_with_holds_comes_before_the_one_extra_hold():
     shown = ShownSoFar(image_sets=frozenset({9}), prompts=frozenset({"b"}))
     # b was seen, but a would take a hold beyond what it needs: room comes first.
     assert choose_image_set(sets, shown=shown, target=5, rng=RNG).pk == 2
+
+
+def test_a_reservation_not_yet_shown_counts_for_room_not_for_the_order():
+    reserved = load(1, "a", answers=0, reserved=2)
+    sets = [reserved, load(2, "b", answers=1)]
+    assert choose_image_set(sets, shown=ShownSoFar(), target=5, rng=RNG).pk == 1
+    assert not load(1, answers=4, holds=1, reserved=1).has_room(5)
 
 
 # --- holds --------------------------------------------------------------------------------
