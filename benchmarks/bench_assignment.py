@@ -185,7 +185,7 @@ def simulate(study, design: Design, *, baseline: bool = False) -> Figures:
         while waiting or active:
             while waiting and len(active) < design.active:
                 number = waiting.pop(0)
-                person = _arrive(study, codes[number % len(codes)], rng, design)
+                person = _arrive(study, codes[number % len(codes)], number, design)
                 if person is None:
                     figures.refused += 1
                 else:
@@ -210,7 +210,7 @@ def study_image_sets(study):
     return ImageSet.objects.filter(study_slug=study.slug).only("prompt_id", "country_code")
 
 
-def _arrive(study, code, rng, design) -> "_Person | None":
+def _arrive(study, code, number, design) -> "_Person | None":
     from survey import services
 
     participant = services.participant_start(study=study, recruitment=services.Recruitment())
@@ -223,7 +223,9 @@ def _arrive(study, code, rng, design) -> "_Person | None":
         return None
     practice = {"practice": {position: position for position in range(1, 5)}}
     services.practice_submit(participant=participant, ranks=practice)
-    return _Person(participant, code, fails=rng.random() < design.fail_share)
+    # Every n-th arrival fails a check: the share is exact, whoever is admitted.
+    every = round(1 / design.fail_share) if design.fail_share else 0
+    return _Person(participant, code, fails=bool(every) and (number + 1) % every == 0)
 
 
 def _step(person: _Person, prompts: int, figures: Figures) -> None:
@@ -331,7 +333,11 @@ def main(argv=None) -> int:
     parser.add_argument("--participants", type=int, default=200)
     parser.add_argument("--countries", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--scenarios", default="content,quota", help="content, quota or both (default)"
+    )
     args = parser.parse_args(argv)
+    scenarios = args.scenarios.split(",")
     django_setup(os.environ.get("DATABASE_URL"))
     from django.core.management import call_command
 
@@ -353,13 +359,16 @@ def main(argv=None) -> int:
     )
     results = {}
     for name, design in (("content", content), ("quota", quota)):
+        if name not in scenarios:
+            continue
         for rule in ("baseline", "assignment"):
             slug = f"bench-{run}-{name}-{rule}"
             study = build_study(Design(**{**design.__dict__, "slug": slug}))
             figures = simulate(study, design, baseline=rule == "baseline")
             results[name, rule] = figures
             _print(f"{name} / {rule}", figures)
-    new, old = results["content", "assignment"], results["content", "baseline"]
+    name = scenarios[0]
+    new, old = results[name, "assignment"], results[name, "baseline"]
     print(
         f"repeated prompts: {new.repeats} vs {old.repeats} before; same category as the "
         f"previous page: {new.same_category_as_previous} vs {old.same_category_as_previous}"
