@@ -187,7 +187,10 @@ class Participant(models.Model):
     completed_at = models.DateTimeField(null=True, blank=True)
     completion_code = models.CharField(max_length=64, blank=True)
     attention_ok = models.BooleanField(
-        null=True, blank=True, help_text="Passed every attention check; empty until all answered."
+        null=True,
+        blank=True,
+        help_text="False once a check fails; True when finished with every check passed; "
+        "empty before, or when no check was shown.",
     )
     excluded = models.BooleanField(default=False)
     exclusion_reason = models.TextField(blank=True)
