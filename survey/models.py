@@ -273,7 +273,7 @@ class AttentionCheck(models.Model):
         Participant, on_delete=models.CASCADE, related_name="attention_checks"
     )
     page = models.ForeignKey(Page, on_delete=models.CASCADE, related_name="attention_checks")
-    key = models.SlugField(max_length=64, help_text="Which question of the catalogue.")
+    key = models.SlugField(max_length=64, help_text="Which attention question (survey.questions).")
     expected = models.CharField(max_length=64)
     answer = models.CharField(max_length=64, blank=True)
     passed = models.BooleanField(null=True, blank=True)

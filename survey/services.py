@@ -18,7 +18,6 @@ from generation.models import ImageSet
 from study.spec import StudySpec
 
 from . import selectors
-from .catalogue import ATTENTION_BY_KEY, DEMOGRAPHIC_QUESTIONS, STANDARD_ITEMS, attention_plan
 from .models import (
     AttentionCheck,
     Country,
@@ -29,6 +28,7 @@ from .models import (
     Study,
     SurveyItem,
 )
+from .questions import ATTENTION_BY_KEY, DEMOGRAPHIC_QUESTIONS, STANDARD_ITEMS, attention_plan
 
 ERROR_STUDY_CLOSED = _("This study is not accepting new participants at the moment.")
 ERROR_CONSENT_REQUIRED = _("To take part, please tick the box to say that you agree.")

@@ -22,7 +22,6 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from . import selectors, services
 from .blinding import PRACTICE_SHADES, image_blinded_png, practice_png
-from .catalogue import ATTENTION_BY_KEY, DEFAULT_CONSENT_TEXT, DEMOGRAPHIC_QUESTIONS
 from .forms import (
     MTURK_PREVIEW,
     RecruitmentError,
@@ -34,6 +33,7 @@ from .forms import (
     recruitment_from_fields,
 )
 from .models import Participant, Study
+from .questions import ATTENTION_BY_KEY, DEFAULT_CONSENT_TEXT, DEMOGRAPHIC_QUESTIONS
 from .selectors import Step
 
 ERROR_RECRUIT_LINK = gettext_lazy(

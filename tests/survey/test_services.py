@@ -5,8 +5,8 @@ from django.db import IntegrityError
 from django.utils import timezone
 
 from survey import selectors
-from survey.catalogue import attention_plan
 from survey.models import AttentionCheck, Page, Participant, Ranking, Study, SurveyItem
+from survey.questions import attention_plan
 from survey.services import (
     ERROR_ATTENTION_MISSING,
     ERROR_CONSENT_REQUIRED,
