@@ -31,7 +31,9 @@ attention_checks = 3
 seconds_per_page = 40
 consent_text = "A study of pictures. It takes about {minutes} minutes."
 instructions = "Put the pictures in order for each question."
-translations.ko = { consent_text = "사진에 관한 연구입니다. 약 {minutes}분 걸립니다.", instructions = "질문마다 사진을 순서대로 놓으세요." }
+  [survey.translations.ko]
+  consent_text = "사진에 관한 연구입니다. 약 {minutes}분 걸립니다."
+  instructions = "질문마다 사진을 순서대로 놓으세요."
 
 [[survey.items]]
 key = "ordinary"
@@ -139,7 +141,8 @@ def test_a_language_missing_texts_is_reported_and_shown_in_english(tmp_path):
     text = SPEC.replace('translations.ko = { text = "서울의 길거리 시장" }', "")
     text = text.replace('translations.ko = { title = "일상 생활의 사진" }', "")
     study, report = setup(tmp_path, text)
-    assert "ko (한국어) is incomplete; shown in English: [study] title, prompt 'kr-00' text." in report
+    expected = "ko (한국어) is incomplete; shown in English: [study] title, prompt 'kr-00' text."
+    assert expected in report
     make_image_sets(study.slug, "KR", 1)
     bot = SimulatedParticipant(Client(), study, country="KR")
     bot.start()
