@@ -171,3 +171,16 @@ def test_the_questions_cannot_change_once_the_study_has_answers(tmp_path):
     path.write_text(SPEC.replace("most respectful", "the most respectful"), encoding="utf-8")
     call_command("setup_study", str(path), stdout=io.StringIO())
     assert study.items.get(key="respectful").best_end == "the most respectful"
+
+
+def test_the_built_in_consent_text_gives_the_duration_in_the_participants_language():
+    from .factories import COUNTRIES, make_study
+
+    study = make_study(sets_per_country=1, pages=10, countries=[COUNTRIES[3]])
+    assert consent_minutes(study) == 15  # 10 pages at the default 75 s, and the start
+    client = Client()
+    client.cookies["django_language"] = "ko"
+    bot = SimulatedParticipant(client, study, country="KR")
+    bot.start()
+    html = unescape(bot.get(f"/s/{study.public_id}/consent/").content.decode())
+    assert "약 15분이 걸립니다." in html
