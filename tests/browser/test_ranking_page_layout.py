@@ -121,7 +121,10 @@ def answer_every_question(page, minimum, touch):
     sizes = []
     # 1: drag image A below image B by its handle (mouse) or by the row (the mouse).
     rows = page.locator("fieldset[data-item='alignment'] .rank-row")
-    rows.nth(1).scroll_into_view_if_needed()
+    # As a participant would: the whole list in view (its keep button is just below it).
+    page.eval_on_selector(
+        "fieldset[data-item='alignment'] button.keep", "el => el.scrollIntoView({block: 'end'})"
+    )
     source, target = rows.nth(0).bounding_box(), rows.nth(1).bounding_box()
     page.mouse.move(source["x"] + source["width"] / 2, source["y"] + source["height"] / 2)
     page.mouse.down()

@@ -131,6 +131,10 @@
     list.setAttribute("data-number", String(number));
     list.setAttribute("data-answered", complete ? "yes" : "no");
     order.forEach(function (select) { list.appendChild(makeRow(select, list)); });
+    // What the top and the bottom of the list mean, right at the list: the question
+    // itself may have scrolled under the images by the time a row is moved.
+    var best = endLabel("best", "1 = " + fieldset.getAttribute("data-best"));
+    var worst = endLabel("worst", count + " = " + fieldset.getAttribute("data-worst"));
     var keep = document.createElement("button");
     keep.type = "button";
     keep.className = "keep";
@@ -141,9 +145,19 @@
       announcer.textContent = format(text.kept, { number: number });
     });
     holder.hidden = true;
+    fieldset.appendChild(best);
     fieldset.appendChild(list);
+    fieldset.appendChild(worst);
     fieldset.appendChild(keep);
     sync(list);
+  }
+
+  function endLabel(kind, words) {
+    var label = document.createElement("p");
+    label.className = "end-label " + kind;
+    label.setAttribute("aria-hidden", "true");  // the fieldset's description says it
+    label.textContent = words;
+    return label;
   }
 
   function answered(list) {
