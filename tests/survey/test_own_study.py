@@ -184,3 +184,16 @@ def test_the_built_in_consent_text_gives_the_duration_in_the_participants_langua
     bot.start()
     html = unescape(bot.get(f"/s/{study.public_id}/consent/").content.decode())
     assert "약 15분이 걸립니다." in html
+
+
+def test_once_pages_are_answered_the_duration_follows_the_measured_pace(ready_participant):
+    from .answered import answer_pages, recruit
+    from .factories import COUNTRIES, make_study
+
+    study = make_study(sets_per_country=4, pages=4, answers=10, countries=[COUNTRIES[0]])
+    assert consent_minutes(study) == 8  # 4 pages at the default 75 s and the start
+    for number in range(4):
+        answer_pages(ready_participant(study, "NG", recruit(number)), page_ms=120_000)
+    assert consent_minutes(study) == 8  # 16 pages: not yet enough to trust
+    answer_pages(ready_participant(study, "NG", recruit(9)), page_ms=120_000)
+    assert consent_minutes(study) == 11  # 20 pages at 2 minutes: 4 x 2 + 2.5
