@@ -260,7 +260,7 @@ def _ranks(page) -> dict:
 
 
 def _attention(page, *, fail: bool) -> dict:
-    from survey.catalogue import ATTENTION_BY_KEY
+    from survey.questions import ATTENTION_BY_KEY
 
     answers = {}
     for check in page.attention_checks.all():
