@@ -157,7 +157,7 @@ def prepare(sources: str, pages: int, answers: int) -> None:
 
     from generation.services.register import ImageRecord, VariantRecord, image_sets_register
     from study.spec import Country, StudySpec, SurveySettings
-    from survey.catalogue import ATTENTION_BY_KEY
+    from survey.questions import ATTENTION_BY_KEY
     from survey.services import study_setup
 
     call_command("migrate", verbosity=0)
