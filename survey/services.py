@@ -28,7 +28,9 @@ from .models import (
     Ranking,
     Study,
     SurveyItem,
+    new_token,
 )
+from .recruitment import PLATFORMS_BY_KEY, Recruitment
 
 ERROR_STUDY_CLOSED = _("This study is not accepting new participants at the moment.")
 ERROR_CONSENT_REQUIRED = _("To take part, please tick the box to say that you agree.")
@@ -48,10 +50,19 @@ ERROR_RANK_UNKNOWN = _(
     "The answer names an image or question that is not on this page. "
     "Please reload the page and rank the images again."
 )
+ERROR_OPEN_ELSEWHERE = _(
+    "This study is already open in another browser or on another device with your "
+    "recruitment id. Please continue there. If you cannot, write to the researchers through "
+    "the site that sent you: they can let you continue here."
+)
 ERROR_PAGE_NOT_YOURS = _("This page is not one of yours. Please continue from your own link.")
 ERROR_ATTENTION_MISSING = _("Please answer the last question on the page.")
 ERROR_ATTENTION_UNKNOWN = _("Please choose one of the answers offered for the last question.")
 # Researcher-facing, so not translated.
+ERROR_UNKNOWN_PLATFORM = (
+    "[survey] recruitment_platform {platform!r} is not one of the platforms the survey "
+    "knows ({known}); add it to survey/recruitment.py."
+)
 ERROR_EXCLUSION_REASON = "Please give a reason for the exclusion."
 
 # Time on page is measured in the browser; anything beyond this is a forgotten tab.
@@ -65,16 +76,6 @@ class SurveyError(Exception):
     def __init__(self, *messages):
         self.messages = [str(message) for message in messages]
         super().__init__(" ".join(self.messages))
-
-
-@dataclass(frozen=True)
-class Recruitment:
-    """Who sent the participant: Prolific's or MTurk's ids, or nothing (direct link)."""
-
-    source: str = Participant.Source.DIRECT
-    recruit_id: str = ""
-    study_id: str = ""
-    session_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -102,8 +103,16 @@ def study_setup(*, spec: StudySpec) -> tuple[Study, bool]:
         "consent_text": spec.survey.consent_text,
         "pages_per_participant": spec.survey.pages_per_participant,
         "answers_per_image_set": spec.survey.answers_per_image_set,
-        "prolific_completion_url": spec.survey.prolific_completion_url,
+        "completion_url": spec.survey.completion_url,
     }
+    if spec.survey.recruitment_platform:
+        if spec.survey.recruitment_platform not in PLATFORMS_BY_KEY:
+            raise ValueError(
+                ERROR_UNKNOWN_PLATFORM.format(
+                    platform=spec.survey.recruitment_platform, known=", ".join(PLATFORMS_BY_KEY)
+                )
+            )
+        defaults["recruitment_platform"] = spec.survey.recruitment_platform
     if spec.survey.completion_code:
         defaults["completion_code"] = spec.survey.completion_code
     study, created = Study.objects.update_or_create(slug=spec.slug, defaults=defaults)
@@ -138,15 +147,17 @@ def study_setup(*, spec: StudySpec) -> tuple[Study, bool]:
 
 
 def participant_start(*, study: Study, recruitment: Recruitment) -> Participant:
-    """Enrol a participant, or find the one this recruit id already enrolled.
+    """Enrol a new participant.
 
-    One recruit id takes the study once: coming back through the same Prolific or MTurk
-    link returns the same participant, who resumes where they stopped.
+    One recruit id takes the study once. A recruit id alone never grants access to the
+    participant it already enrolled (anyone can type it into a link): the browser that
+    enrolled resumes through its session, any other gets ERROR_OPEN_ELSEWHERE until a
+    researcher releases the participation (participant_release).
     """
-    if recruitment.recruit_id:
-        existing = selectors.participant_by_recruit_id(study=study, recruitment=recruitment)
-        if existing is not None:
-            return existing
+    if recruitment.recruit_id and selectors.participant_by_recruit_id(
+        study=study, recruitment=recruitment
+    ):
+        raise SurveyError(ERROR_OPEN_ELSEWHERE)
     if not study.is_open:
         raise SurveyError(ERROR_STUDY_CLOSED)
     try:
@@ -159,11 +170,36 @@ def participant_start(*, study: Study, recruitment: Recruitment) -> Participant:
                 recruit_session_id=recruitment.session_id,
             )
     except IntegrityError:
-        # The same recruit arrived twice at once (two tabs): the other request won.
-        existing = selectors.participant_by_recruit_id(study=study, recruitment=recruitment)
-        if existing is None:
-            raise
-        return existing
+        # The same recruit id arrived twice at once: the other request enrolled it.
+        raise SurveyError(ERROR_OPEN_ELSEWHERE) from None
+
+
+def participant_release(*, participant: Participant) -> Participant:
+    """Let the next browser arriving with this participant's recruit id continue.
+
+    For a participant who lost their browser (a new device, cleared cookies): the
+    researcher releases them in the admin, and the next arrival takes over.
+    """
+    participant.released_at = timezone.now()
+    participant.save(update_fields=["released_at"])
+    return participant
+
+
+def participant_claim(*, participant: Participant) -> Participant:
+    """Hand a released participant to a new browser: a new token, the release used up.
+
+    The new token logs out the browser that held the participation before. Raises
+    SurveyError(ERROR_OPEN_ELSEWHERE) when the participant is not (or no longer)
+    released, e.g. when two browsers claim it at once.
+    """
+    with transaction.atomic():
+        claimed = Participant.objects.filter(
+            pk=participant.pk, released_at__isnull=False
+        ).update(released_at=None, token=new_token())
+    if not claimed:
+        raise SurveyError(ERROR_OPEN_ELSEWHERE)
+    participant.refresh_from_db()
+    return participant
 
 
 def participant_consent(*, participant: Participant, agreed: bool) -> Participant:

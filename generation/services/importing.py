@@ -70,12 +70,22 @@ BAD_SEED = "{csv} line {line}: seed {value!r} is not a whole number from 0 to " 
 EMPTY_PATH = "{csv} line {line}: no image path for {column!r}"
 FILE_MISSING = "{csv} line {line}: {column!r} image {path} does not exist"
 FILE_UNREADABLE = "{csv} line {line}: {column!r} image {path} cannot be decoded as an image"
+IMAGE_TOO_LARGE = (
+    "{csv} line {line}: {column!r} image {path} is {width}x{height} pixels; at most "
+    "{limit:,} pixels are accepted (decoding it would take about {megabytes:,} MB)"
+)
+SIZES_DIFFER = (
+    "{csv} line {line}: the images of one set must be the same size, but they are {sizes}"
+)
 DUPLICATE_FILE = "{csv} line {line}: {column!r} image {path} is the same image as {other}"
 DUPLICATE_SET = "{csv} line {line}: prompt {prompt!r} with seed {seed} also appears at {other}"
 ALREADY_REGISTERED = (
     "{csv} line {line}: {column!r} image {path} is already in the database as another image "
     "({other})"
 )
+# A survey image is at most a few megapixels (the study's models make 512-1024 px);
+# checked from the file's header before any pixel is decoded (4 bytes per pixel).
+MAX_IMAGE_PIXELS = 4096 * 4096
 NO_STUDY = "give --study SLUG or --spec SPEC: the images need a study"
 
 
@@ -343,8 +353,11 @@ class _Checker:
                     DUPLICATE_SET.format(csv=name, line=line, prompt=prompt, seed=seed, other=other)
                 )
         images = []
+        sizes: dict[str, tuple[int, int]] = {}
         for column, key in mapped.items():
             checked = self._check_file(manifest, line, column, (row.get(column) or "").strip())
+            if checked is not None:
+                sizes[column] = checked[2:]
             if checked is None or seed is None or not prompt:
                 continue
             source, sha, width, height = checked
@@ -364,6 +377,11 @@ class _Checker:
                 source=GeneratedImage.Source.IMPORTED,
             )
             images.append(ImportImage(source, record))
+        if len(set(sizes.values())) > 1:
+            # Participants compare the images side by side: a different size gives one away.
+            listed = ", ".join(f"{column} {w}x{h}" for column, (w, h) in sizes.items())
+            self.problems.append(SIZES_DIFFER.format(csv=name, line=line, sizes=listed))
+            return []
         return images
 
     def _check_file(self, manifest: Manifest, line: int, column: str, value: str):
@@ -380,9 +398,23 @@ class _Checker:
             return None
         try:
             with Image.open(path) as image:
+                width, height = image.size  # from the header; nothing decoded yet
+                if width * height > MAX_IMAGE_PIXELS:
+                    self.problems.append(
+                        IMAGE_TOO_LARGE.format(
+                            csv=name,
+                            line=line,
+                            column=column,
+                            path=value,
+                            width=width,
+                            height=height,
+                            limit=MAX_IMAGE_PIXELS,
+                            megabytes=width * height * 4 // 1_000_000,
+                        )
+                    )
+                    return None
                 image.load()  # decodes every pixel: a truncated file fails here
-                width, height = image.size
-        except (OSError, UnidentifiedImageError, ValueError):
+        except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError):
             self.problems.append(
                 FILE_UNREADABLE.format(csv=name, line=line, column=column, path=value)
             )

@@ -383,3 +383,47 @@ def test_a_published_csv_given_alone_reads_paths_from_its_folders_parent(survey_
     plan = import_plan(survey_images / "China" / "China_files.csv", study_slug="s")
     assert plan.image_set_count == 2
     assert {image.record.country_code for image in plan.images} == {"CN"}
+
+
+def png_header_only(path: Path, width: int, height: int) -> None:
+    """A PNG whose header claims width x height pixels, with no pixel data behind it."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = struct.pack(">I", zlib.crc32(kind + data))
+        return struct.pack(">I", len(data)) + kind + data + crc
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b""))
+
+
+def test_an_image_of_too_many_pixels_is_refused_before_it_is_decoded(survey_images):
+    # 10000 x 9000 = 90 megapixels, about 360 MB once decoded: refused from its header.
+    png_header_only(survey_images / "Nigeria" / "positive" / "0.png", 10_000, 9_000)
+    with pytest.raises(ImportProblems) as caught:
+        import_plan(survey_images / "Nigeria", study_slug="s")
+    assert caught.value.problems == [
+        I.IMAGE_TOO_LARGE.format(
+            csv="Nigeria_files.csv",
+            line=2,
+            column="Positive",
+            path="Nigeria/positive/0.png",
+            width=10_000,
+            height=9_000,
+            limit=I.MAX_IMAGE_PIXELS,
+            megabytes=360,
+        )
+    ]
+
+
+def test_the_images_of_one_set_must_have_the_same_size(survey_images):
+    Image.new("RGB", (24, 20), (1, 2, 3)).save(survey_images / "Nigeria" / "contrastive" / "0.png")
+    with pytest.raises(ImportProblems) as caught:
+        import_plan(survey_images / "Nigeria", study_slug="s")
+    sizes = (
+        "Generic Stable Diffusion 12x10, Pure Finetune 12x10, Positive 12x10, Contrastive 24x20"
+    )
+    assert caught.value.problems == [
+        I.SIZES_DIFFER.format(csv="Nigeria_files.csv", line=2, sizes=sizes)
+    ]

@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.urls import reverse
 
 from study.spec import Purpose, SpecError, load_spec
+from survey.recruitment import PLATFORMS_BY_KEY, platform_link
 from survey.services import study_setup
 
 
@@ -21,7 +22,10 @@ class Command(BaseCommand):
             study_spec = load_spec(spec, purpose=Purpose.SURVEY)
         except SpecError as error:
             raise CommandError(str(error)) from error
-        study, created = study_setup(spec=study_spec)
+        try:
+            study, created = study_setup(spec=study_spec)
+        except ValueError as error:
+            raise CommandError(str(error)) from error
         verb = "Created" if created else "Updated"
         self.stdout.write(
             f"{verb} study {study.slug!r}: {study.countries.count()} countries, "
@@ -31,7 +35,7 @@ class Command(BaseCommand):
         )
         link = reverse("survey:study", kwargs={"study_id": study.public_id})
         self.stdout.write(f"Participant link: {link}")
+        platform = PLATFORMS_BY_KEY[study.recruitment_platform]
         self.stdout.write(
-            f"For Prolific: {link}?PROLIFIC_PID={{{{%PROLIFIC_PID%}}}}"
-            "&STUDY_ID={{%STUDY_ID%}}&SESSION_ID={{%SESSION_ID%}}"
+            f"For {platform.name}: {platform_link(link=link, platform_key=platform.key)}"
         )
