@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import contextlib
 import csv
 import hashlib
 import io
@@ -352,33 +353,7 @@ def replay(base: str, info: dict, rows: Rows, report: Report, options, env) -> N
         first_lock == options.axes_limit and right.status_code == 429,
     )
     # 5. Exports: 4 concurrent downloads, /healthz/ polled meanwhile; then a worker killed.
-    health_ms: list[float] = []
-    stop = threading.Event()
-
-    def poll_health():
-        with httpx.Client(base_url=base, timeout=60) as probe:
-            while not stop.is_set():
-                began = time.perf_counter()
-                probe.get("/healthz/")
-                health_ms.append((time.perf_counter() - began) * 1000)
-                time.sleep(0.2)
-
-    def download(number):
-        with httpx.Client(
-            base_url=base, timeout=600, headers={"X-Forwarded-Proto": "https"}
-        ) as client:
-            response = client.get("/api/studies/big/export/csv/", headers=api["researcher"])
-            body = response.content
-            return verify_csv(response, body)
-
-    poller = threading.Thread(target=poll_health, daemon=True)
-    poller.start()
-    began = time.perf_counter()
-    with concurrent.futures.ThreadPoolExecutor(4) as pool:
-        outcomes = list(pool.map(download, range(4)))
-    elapsed = time.perf_counter() - began
-    stop.set()
-    poller.join(timeout=5)
+    outcomes, elapsed, health_ms = concurrent_exports(base, api["researcher"])
     complete = sum(1 for o in outcomes if o["complete"])
     silent = sum(1 for o in outcomes if not o["complete"] and o["looks_complete"])
     worst = max(health_ms) if health_ms else float("nan")
@@ -574,6 +549,80 @@ def replay(base: str, info: dict, rows: Rows, report: Report, options, env) -> N
         f"429 from request {throttled} ({seconds:.1f} s); right token -> {after}",
         0,
         throttled is not None and throttled <= 11 and after == 429,
+    )
+
+
+def concurrent_exports(base: str, headers: dict) -> tuple[list[dict], float, list[float]]:
+    """Four CSV downloads of the large study at once, /healthz/ polled every 0.2 s."""
+    import httpx
+
+    health_ms: list[float] = []
+    stop = threading.Event()
+
+    def poll_health():
+        with httpx.Client(base_url=base, timeout=120) as probe:
+            while not stop.is_set():
+                began = time.perf_counter()
+                with contextlib.suppress(httpx.HTTPError):
+                    probe.get("/healthz/")
+                health_ms.append((time.perf_counter() - began) * 1000)
+                time.sleep(0.2)
+
+    def download(_number):
+        proto = {"X-Forwarded-Proto": "https"}
+        with httpx.Client(base_url=base, timeout=600, headers=proto) as client:
+            try:
+                response = client.get("/api/studies/big/export/csv/", headers=headers)
+            except httpx.HTTPError as error:
+                return {"complete": False, "looks_complete": False, "rows": 0, "error": error}
+            return verify_csv(response, response.content)
+
+    poller = threading.Thread(target=poll_health, daemon=True)
+    poller.start()
+    began = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        outcomes = list(pool.map(download, range(4)))
+    elapsed = time.perf_counter() - began
+    stop.set()
+    poller.join(timeout=5)
+    return outcomes, elapsed, health_ms
+
+
+def baseline_exports(env: dict, port: int, headers: dict, folder: Path, workers: int) -> str:
+    """The same four downloads on gunicorn's defaults (sync workers, 30 s timeout)."""
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "config.wsgi:application",
+            "--workers",
+            str(workers),
+            "--bind",
+            f"127.0.0.1:{port}",
+        ],
+        env=env,
+        cwd=ROOT,
+        stdout=open(folder / "baseline.log", "ab"),  # noqa: SIM115
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(base)
+        outcomes, elapsed, health_ms = concurrent_exports(base, headers)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+    complete = sum(1 for o in outcomes if o["complete"])
+    failed = sum(1 for o in outcomes if not o["complete"] and not o["looks_complete"])
+    silent = sum(1 for o in outcomes if not o["complete"] and o["looks_complete"])
+    worst = max(health_ms) if health_ms else float("nan")
+    return (
+        f"{complete}/4 complete, {failed} visibly failed, {silent} silently cut in "
+        f"{elapsed:.0f} s; /healthz/ max {worst:.0f} ms"
     )
 
 
@@ -789,7 +838,14 @@ def run_one(database: str, port: int, options, folder: Path) -> Report:
         print(f"[{database}] gunicorn -c config/gunicorn.conf.py on {base}", flush=True)
         print(f"  {'attack':<52} {'what happened':<58} {'rows':>6}  verdict")
         signal.alarm(int(options.time_limit))
+        baseline = None
+        if options.baseline:
+            researcher = {"Authorization": f"Token {info['tokens']['researcher']}"}
+            baseline = baseline_exports(env, port + 10, researcher, folder, options.workers)
         replay(base, info, Rows(database, sqlite_path), report, options, env)
+        if baseline is not None:
+            report.rows.append(("baseline: same exports, gunicorn defaults", baseline, "0", "-"))
+            print(f"  {'baseline: same exports, gunicorn defaults':<52} {baseline:<58}", flush=True)
         signal.alarm(0)
     finally:
         if server is not None:
@@ -814,6 +870,11 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
     parser.add_argument("--port", type=int, default=8630, help="first port (one per database)")
     parser.add_argument("--axes-limit", type=int, default=5, help="AXES_FAILURE_LIMIT")
+    parser.add_argument(
+        "--baseline",
+        action="store_true",
+        help="also run the 4 exports on gunicorn's defaults (sync workers, 30 s timeout)",
+    )
     parser.add_argument("--time-limit", type=float, default=900, help="seconds per database")
     options = parser.parse_args()
     if options.prepare is not None:
