@@ -78,6 +78,13 @@ class SurveyError(Exception):
         super().__init__(" ".join(self.messages))
 
 
+class OpenElsewhere(SurveyError):
+    """The recruit id's participation belongs to another browser (ERROR_OPEN_ELSEWHERE)."""
+
+    def __init__(self):
+        super().__init__(ERROR_OPEN_ELSEWHERE)
+
+
 @dataclass(frozen=True)
 class SubmitResult:
     """What a ranking submission did: ``stored`` is False for a repeated submission."""
@@ -157,7 +164,7 @@ def participant_start(*, study: Study, recruitment: Recruitment) -> Participant:
     if recruitment.recruit_id and selectors.participant_by_recruit_id(
         study=study, recruitment=recruitment
     ):
-        raise SurveyError(ERROR_OPEN_ELSEWHERE)
+        raise OpenElsewhere()
     if not study.is_open:
         raise SurveyError(ERROR_STUDY_CLOSED)
     try:
@@ -171,7 +178,7 @@ def participant_start(*, study: Study, recruitment: Recruitment) -> Participant:
             )
     except IntegrityError:
         # The same recruit id arrived twice at once: the other request enrolled it.
-        raise SurveyError(ERROR_OPEN_ELSEWHERE) from None
+        raise OpenElsewhere() from None
 
 
 def participant_release(*, participant: Participant) -> Participant:
@@ -189,15 +196,15 @@ def participant_claim(*, participant: Participant) -> Participant:
     """Hand a released participant to a new browser: a new token, the release used up.
 
     The new token logs out the browser that held the participation before. Raises
-    SurveyError(ERROR_OPEN_ELSEWHERE) when the participant is not (or no longer)
-    released, e.g. when two browsers claim it at once.
+    OpenElsewhere when the participant is not (or no longer) released, e.g. when two
+    browsers claim it at once.
     """
     with transaction.atomic():
         claimed = Participant.objects.filter(
             pk=participant.pk, released_at__isnull=False
         ).update(released_at=None, token=new_token())
     if not claimed:
-        raise SurveyError(ERROR_OPEN_ELSEWHERE)
+        raise OpenElsewhere()
     participant.refresh_from_db()
     return participant
 

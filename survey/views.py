@@ -136,7 +136,7 @@ def study_landing(request, study_id):
             if request.method == "POST":
                 try:
                     claimed = services.participant_claim(participant=existing)
-                except services.SurveyError:
+                except services.OpenElsewhere:
                     return _open_elsewhere(request, study)
                 return _enter(request, claimed)
             # Released: a button (POST, CSRF-protected) takes it over.
@@ -148,9 +148,9 @@ def study_landing(request, study_id):
     if request.method == "POST":
         try:
             participant = services.participant_start(study=study, recruitment=recruitment)
+        except services.OpenElsewhere:
+            return _open_elsewhere(request, study)
         except services.SurveyError as error:
-            if str(services.ERROR_OPEN_ELSEWHERE) in error.messages:
-                return _open_elsewhere(request, study)
             context["errors"] = error.messages
             return render(request, "survey/study_landing.html", context, status=409)
         return _enter(request, participant)
