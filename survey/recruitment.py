@@ -42,6 +42,8 @@ class Platform:
     # study's completion URL, else ``completion_url``); False shows the code to copy.
     returns_by_link: bool = False
     completion_url: str = ""  # the platform's standard return link; {code} is replaced
+    # How the platform's study set-up writes a value it fills in; NAME is the parameter.
+    placeholder: str = "{NAME}"
 
     def params(self) -> tuple[str, ...]:
         """The URL parameters this platform's links carry, id first."""
@@ -57,6 +59,7 @@ PLATFORMS: tuple[Platform, ...] = (
         session_param="SESSION_ID",
         returns_by_link=True,
         completion_url="https://app.prolific.com/submissions/complete?cc={code}",
+        placeholder="{{%NAME%}}",
     ),
     Platform(
         key="mturk",
@@ -143,8 +146,5 @@ def completion_return_url(
 def platform_link(*, link: str, platform_key: str) -> str:
     """The study link with the platform's placeholders, for the researcher to paste."""
     platform = PLATFORMS_BY_KEY[platform_key]
-    if platform.key == "prolific":
-        values = {name: "{{%" + name + "%}}" for name in platform.params()}
-    else:
-        values = {name: "{" + name + "}" for name in platform.params()}
+    values = {name: platform.placeholder.replace("NAME", name) for name in platform.params()}
     return link + "?" + "&".join(f"{name}={value}" for name, value in values.items())
