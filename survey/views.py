@@ -159,8 +159,9 @@ def study_landing(request, study_id):
 
 
 def _open_elsewhere(request, study: Study):
-    context = {"study": study, "errors": [services.ERROR_OPEN_ELSEWHERE]}
-    return render(request, "survey/error.html", context, status=409)
+    # No link back to the study: it would only offer to start a new participation.
+    context = {"study": study, "message": services.ERROR_OPEN_ELSEWHERE}
+    return render(request, "survey/open_elsewhere.html", context, status=409)
 
 
 def _enter(request, participant: Participant):
