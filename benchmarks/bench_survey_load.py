@@ -71,7 +71,7 @@ def prepare(sets_per_country: int, pages: int, answers: int) -> None:
 
     from generation.models import GeneratedImage, ImageSet, ModelVariant
     from study.spec import Country, StudySpec, SurveySettings
-    from survey.catalogue import ATTENTION_BY_KEY
+    from survey.questions import ATTENTION_BY_KEY
     from survey.services import study_setup
 
     call_command("migrate", verbosity=0)

@@ -4,7 +4,7 @@ from django.contrib.admin.views.decorators import staff_member_required
 from django.urls import include, path, re_path
 from django.views.static import serve
 
-from config.views import health
+from config.views import favicon, health
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -13,6 +13,7 @@ urlpatterns = [
     path("api/auth/", include("rest_framework.urls")),
     path("api/", include(("survey.api_urls", "api"))),
     path("healthz/", health, name="health"),
+    path("favicon.ico", favicon, name="favicon"),
     path("", include("survey.urls")),
 ]
 

@@ -16,7 +16,10 @@ from django.db.models import Q
 from generation.models import GeneratedImage, ImageSet
 from study.spec import (
     DEFAULT_ANSWERS_PER_IMAGE_SET,
+    DEFAULT_ATTENTION_CHECKS,
     DEFAULT_PAGES_PER_PARTICIPANT,
+    DEFAULT_SECONDS_PER_PAGE,
+    MAX_ATTENTION_CHECKS,
     completion_url_problem,
 )
 
@@ -62,8 +65,22 @@ class Study(models.Model):
     public_id = models.CharField(max_length=32, unique=True, default=new_public_id, editable=False)
     title = models.CharField(max_length=300)
     consent_text = models.TextField(
-        blank=True, help_text="Shown on the consent page; a default text when empty."
+        blank=True,
+        help_text="Shown on the consent page; a default text when empty. {minutes} is "
+        "replaced by the estimated duration.",
     )
+    instructions = models.TextField(
+        blank=True, help_text="Shown above the practice page; the built-in ones when empty."
+    )
+    attention_checks = models.PositiveSmallIntegerField(
+        default=DEFAULT_ATTENTION_CHECKS, help_text="Attention questions per participant."
+    )
+    seconds_per_page = models.PositiveSmallIntegerField(
+        default=DEFAULT_SECONDS_PER_PAGE,
+        help_text="Estimated time per ranking page for the consent text, until measured.",
+    )
+    # {language: {"title", "consent_text", "instructions": text, "prompts": {id: text}}}
+    translations = models.JSONField(default=dict, blank=True)
     pages_per_participant = models.PositiveSmallIntegerField(default=DEFAULT_PAGES_PER_PARTICIPANT)
     answers_per_image_set = models.PositiveSmallIntegerField(
         default=DEFAULT_ANSWERS_PER_IMAGE_SET,
@@ -99,6 +116,13 @@ class Study(models.Model):
             models.CheckConstraint(
                 condition=Q(answers_per_image_set__gte=1),
                 name="study_wants_at_least_one_answer",
+            ),
+            models.CheckConstraint(
+                condition=Q(attention_checks__lte=MAX_ATTENTION_CHECKS),
+                name="study_attention_checks_in_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(seconds_per_page__gte=1), name="study_page_takes_some_time"
             ),
         ]
 
@@ -141,6 +165,7 @@ class Country(models.Model):
     adjective = models.CharField(max_length=100, help_text="As in 'Chinese culture'.")
     language = models.CharField(max_length=16, choices=LANGUAGE_CHOICES, default="en")
     position = models.PositiveSmallIntegerField(default=0, help_text="Order in the spec.")
+    translations = models.JSONField(default=dict, blank=True)  # {language: {name, adjective}}
 
     class Meta:
         ordering = ["study", "position", "code"]
@@ -174,6 +199,9 @@ class SurveyItem(models.Model):
     note = models.CharField(
         max_length=300, blank=True, help_text="Shown under the question, e.g. ignore artifacts."
     )
+    # {language: {question, best_end, worst_end, note}}; the published wording is
+    # translated by the survey's own catalogue instead.
+    translations = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["study", "position", "key"]
@@ -322,7 +350,7 @@ class AttentionCheck(models.Model):
         Participant, on_delete=models.CASCADE, related_name="attention_checks"
     )
     page = models.ForeignKey(Page, on_delete=models.CASCADE, related_name="attention_checks")
-    key = models.SlugField(max_length=64, help_text="Which question of the catalogue.")
+    key = models.SlugField(max_length=64, help_text="Which attention question (survey.questions).")
     expected = models.CharField(max_length=64)
     answer = models.CharField(max_length=64, blank=True)
     passed = models.BooleanField(null=True, blank=True)

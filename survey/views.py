@@ -19,9 +19,8 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from . import selectors, services
+from . import selectors, services, texts
 from .blinding import PRACTICE_SHADES, image_blinded_png, practice_png
-from .catalogue import ATTENTION_BY_KEY, DEFAULT_CONSENT_TEXT, DEMOGRAPHIC_QUESTIONS
 from .forms import (
     FormValueError,
     attention_from_post,
@@ -30,6 +29,7 @@ from .forms import (
     ranks_from_post,
 )
 from .models import Participant, Study
+from .questions import ATTENTION_BY_KEY, DEFAULT_CONSENT_TEXT, DEMOGRAPHIC_QUESTIONS
 from .recruitment import (
     PLATFORMS_BY_KEY,
     RecruitmentError,
@@ -187,9 +187,10 @@ def consent(request, study, participant):
             errors = error.messages
         else:
             return redirect("survey:profile", study_id=study.public_id)
+    consent_text = texts.study_text(study, "consent_text") or _(DEFAULT_CONSENT_TEXT)
     context = {
         "study": study,
-        "consent_text": study.consent_text or _(DEFAULT_CONSENT_TEXT),
+        "consent_text": consent_text.replace("{minutes}", str(texts.consent_minutes(study))),
         "errors": errors,
     }
     return render(request, "survey/consent.html", context, status=400 if errors else 200)
@@ -218,7 +219,8 @@ def profile(request, study, participant):
     context = {
         "study": study,
         "countries": [
-            {"code": c.code, "name": _(c.name)} for c in selectors.countries_for_study(study=study)
+            {"code": c.code, "name": texts.country_text(c, "name")}
+            for c in selectors.countries_for_study(study=study)
         ],
         "questions": [
             {
@@ -269,6 +271,7 @@ def practice(request, study, participant):
     }
     context = {
         "study": study,
+        "instructions": texts.study_text(study, "instructions"),
         "items": [_item_rows(item, images, ranks)],
         "errors": errors,
         "action": request.path,
@@ -322,8 +325,7 @@ def rank_submit(request, study, participant, page_id):
 
 
 def _render_page(request, study, participant, page, *, ranks=None, errors=(), status=200):
-    country = participant.country
-    adjective = _(country.adjective)
+    adjective = texts.country_text(participant.country, "adjective")
     images = [
         {
             "position": shown.position,
@@ -335,15 +337,15 @@ def _render_page(request, study, participant, page, *, ranks=None, errors=(), st
         for shown in selectors.page_images_for_display(page=page)
     ]
     items = []
+    description = texts.prompt_description(
+        study, page.image_set.prompt_id, page.image_set.prompt
+    )
     for number, item in enumerate(study.items.all(), start=1):
         wording = {
             "key": item.key,
             "number": number,
-            "question": _(item.question).replace("{adjective}", adjective),
-            "best_end": _(item.best_end).replace("{adjective}", adjective),
-            "worst_end": _(item.worst_end).replace("{adjective}", adjective),
-            "note": _(item.note) if item.note else "",
-            "prompt": page.image_set.prompt if item.shows_prompt else "",
+            **texts.item_wording(item, adjective),
+            "prompt": description if item.shows_prompt else "",
         }
         items.append(_item_rows(wording, images, ranks or {}))
     answered, due = selectors.page_progress(participant=participant)

@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('survey', '0002_study_public_id'),
+        ('survey', '0003_study_text_items_and_checks'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
