@@ -75,8 +75,8 @@ def prepare(export_rows: int) -> None:
     from benchmarks.bench_export_memory import fill
     from generation.models import GeneratedImage, ImageSet, ModelVariant
     from study.spec import Country, StudySpec, SurveySettings
-    from survey.catalogue import ATTENTION_BY_KEY
     from survey.models import Study, StudyMembership
+    from survey.questions import ATTENTION_BY_KEY
     from survey.services import study_setup
 
     call_command("migrate", verbosity=0)
