@@ -100,6 +100,10 @@ class StudyForm(forms.ModelForm):
             "slug",
             "title",
             "consent_text",
+            "instructions",
+            "attention_checks",
+            "seconds_per_page",
+            "translations",
             "pages_per_participant",
             "answers_per_image_set",
             "completion_code",
@@ -112,7 +116,7 @@ class StudyForm(forms.ModelForm):
         cleaned = super().clean()
         study = self.instance if self.instance.pk else Study(slug=cleaned.get("slug", ""))
         names = study_names(study)
-        for field in ("title", "consent_text"):
+        for field in ("title", "consent_text", "instructions"):
             words = unblinding_words(cleaned.get(field) or "", names)
             for word in words:
                 self.add_error(

@@ -2,6 +2,8 @@
 changing a participant needs the right to see their study; the admin's study form
 checks unblinding words and the completion URL."""
 
+import json
+
 import pytest
 from django.contrib.admin.sites import site
 from django.contrib.auth.models import Permission, User
@@ -109,6 +111,10 @@ def study_form(study, **changes):
         "slug": study.slug,
         "title": study.title,
         "consent_text": study.consent_text,
+        "instructions": study.instructions,
+        "attention_checks": study.attention_checks,
+        "seconds_per_page": study.seconds_per_page,
+        "translations": json.dumps(study.translations),
         "pages_per_participant": study.pages_per_participant,
         "answers_per_image_set": study.answers_per_image_set,
         "completion_code": study.completion_code,
