@@ -48,6 +48,11 @@ MAX_ATTENTION_CHECKS = 6
 # measured its own (docs/survey.md): 10 pages at 75 s plus the start is about 15 minutes,
 # the published study's estimate.
 DEFAULT_SECONDS_PER_PAGE = 75
+# Which answers count toward [survey] answers_per_image_set (docs/assignment.md):
+# "valid" = of participants not excluded and not failing an attention check (default);
+# "not-excluded" = of every participant not excluded (the rule before quotas of valid answers).
+QUOTA_VALID, QUOTA_NOT_EXCLUDED = "valid", "not-excluded"
+QUOTA_RULES = (QUOTA_VALID, QUOTA_NOT_EXCLUDED)
 
 
 class Purpose(enum.Enum):
@@ -72,6 +77,7 @@ NOT_A_SLUG = (
     "characters), not {value!r}"
 )
 EMPTY_TEXT = "{where}: '{key}' must not be empty"
+BAD_CHOICE = "{where}: '{key}' must be one of {choices}, not {value!r}"
 BAD_LANGUAGE = "{where}: language {value!r} is not one of " + ", ".join(LANGUAGES)
 NAMES_VARIANT = (
     "{where}: '{key}' mentions the model variant {word!r}; participants read it, so it "
@@ -236,6 +242,7 @@ class SurveySettings:
     seconds_per_page: int = DEFAULT_SECONDS_PER_PAGE  # the estimate until measured
     items: tuple[Item, ...] = PUBLISHED_ITEM_SPECS
     translations: Translations = field(default_factory=dict)  # consent_text, instructions
+    quota_counts: str = QUOTA_VALID  # which answers count toward answers_per_image_set
 
 
 @dataclass(frozen=True)
@@ -343,6 +350,7 @@ SURVEY_KEYS = (
     "seconds_per_page",
     "items",
     "translations",
+    "quota_counts",
 )
 ITEM_KEYS = ("key", *ITEM_TEXT_KEYS, "shows_prompt", "translations")
 SAMPLER_KEYS = ("scheduler", "steps", "guidance", "width", "height")
@@ -591,6 +599,7 @@ class _Reader:
             attention_checks=checks,
             items=items,
             translations=translations,
+            quota_counts=self.quota_rule(table, where),
         )
 
     def completion_url(self, table: dict, where: str, texts: dict) -> str:
@@ -613,6 +622,14 @@ class _Reader:
                 NOT_A_SLUG, where=where, key="recruitment_platform", value=platform, max_length=16
             )
         return url
+
+    def quota_rule(self, table: dict, where: str) -> str:
+        quota = self.text(table, "quota_counts", where, required=False) or QUOTA_VALID
+        if quota not in QUOTA_RULES:
+            choices = ", ".join(repr(rule) for rule in QUOTA_RULES)
+            self.problem(BAD_CHOICE, where=where, key="quota_counts", choices=choices, value=quota)
+            quota = QUOTA_VALID
+        return quota
 
     def read_items(self, survey: dict) -> tuple[Item, ...]:
         if "items" not in survey:

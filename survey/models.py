@@ -20,6 +20,8 @@ from study.spec import (
     DEFAULT_PAGES_PER_PARTICIPANT,
     DEFAULT_SECONDS_PER_PAGE,
     MAX_ATTENTION_CHECKS,
+    QUOTA_NOT_EXCLUDED,
+    QUOTA_VALID,
     completion_url_problem,
 )
 
@@ -86,6 +88,15 @@ class Study(models.Model):
         default=DEFAULT_ANSWERS_PER_IMAGE_SET,
         help_text="Target number of answered pages per image set.",
     )
+    quota_counts = models.CharField(
+        max_length=16,
+        choices=[
+            (QUOTA_VALID, "answers of participants who passed their attention checks"),
+            (QUOTA_NOT_EXCLUDED, "every answer of a participant who is not excluded"),
+        ],
+        default=QUOTA_VALID,
+        help_text="Which answers count toward the target (docs/assignment.md).",
+    )
     completion_code = models.CharField(max_length=64, default=new_completion_code)
     recruitment_platform = models.CharField(
         max_length=16,
@@ -123,6 +134,10 @@ class Study(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(seconds_per_page__gte=1), name="study_page_takes_some_time"
+            ),
+            models.CheckConstraint(
+                condition=Q(quota_counts__in=[QUOTA_VALID, QUOTA_NOT_EXCLUDED]),
+                name="study_quota_rule_is_known",
             ),
         ]
 
@@ -246,7 +261,10 @@ class Participant(models.Model):
     )
     completion_code = models.CharField(max_length=64, blank=True)
     attention_ok = models.BooleanField(
-        null=True, blank=True, help_text="Passed every attention check; empty until all answered."
+        null=True,
+        blank=True,
+        help_text="False once a check fails; True when finished with every check passed; "
+        "empty before, or when no check was shown.",
     )
     excluded = models.BooleanField(default=False)
     exclusion_reason = models.TextField(blank=True)
@@ -280,6 +298,9 @@ class Page(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
     page_ms = models.PositiveIntegerField(null=True, blank=True, help_text="Time on page.")
+    # An unanswered page holds its image set's place until then; the participant's
+    # activity renews it (survey.services), so an abandoned page frees its place soon.
+    held_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["participant", "index"]

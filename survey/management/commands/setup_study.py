@@ -35,9 +35,9 @@ class Command(BaseCommand):
         self.stdout.write(
             f"{verb} study {study.slug!r}: {study.countries.count()} countries, "
             f"{study.items.count()} items, {study.pages_per_participant} pages per "
-            f"participant, {study.answers_per_image_set} answers wanted per image set, "
-            f"{study.attention_checks} attention checks, completion code "
-            f"{study.completion_code}."
+            f"participant, {study.answers_per_image_set} answers wanted per image set "
+            f"(counted: {study.quota_counts}), {study.attention_checks} attention checks, "
+            f"completion code {study.completion_code}."
         )
         missing = study_spec.missing_translations(is_translated)
         for language, texts in missing.items():

@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('survey', '0003_study_text_items_and_checks'),
+        ('survey', '0004_quota_rule_and_page_hold'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
