@@ -15,3 +15,6 @@ STORAGES = {
     "default": STORAGES["default"],  # noqa: F405 (the local disk, or MEDIA_S3_BUCKET's store)
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+# Tests log in with client.login(), which passes no request to the backends; the
+# lockout tests turn django-axes on with the settings fixture.
+AXES_ENABLED = False
