@@ -11,7 +11,7 @@ import argparse
 import sys
 import time
 
-from analysis.io import ExportError
+from analysis.export import ExportError
 from analysis.report import ReportOptions, build_report
 
 
