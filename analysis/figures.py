@@ -6,9 +6,12 @@ returns the Figure; nothing here saves a file (the report does). Panels come fro
 figure share their axis ranges so they can be compared; text is 6.5-8 pt at print size.
 
 Layout: grids of one panel per country and question wrap the questions into as many
-columns as the width holds; at one-column width they show all countries pooled (the
-two-column figure has each country). Figures of one panel per question overlay the
-countries in each panel.
+columns as the width holds. They show each country at two-column width while the
+panels number at most MAX_PANELS (the published study's 5 countries and 4 questions
+give 24), else all countries pooled, as always at one-column width; the overlay
+figures (mean rank, preference), the CSV tables and the two-column figures of a
+smaller study carry the per-country detail. Figures of one panel per question overlay
+the countries in each panel.
 """
 
 from __future__ import annotations
@@ -30,12 +33,14 @@ NARROW = 3.3
 #: The one-column version of figure NAME is saved as NAME-column.*.
 NARROW_SUFFIX = "-column"
 WIDTHS = {"": WIDE, NARROW_SUFFIX: NARROW}
+#: Most panels of a country x question grid; beyond it the grid shows the pooled row.
+MAX_PANELS = 30
 
 FIGURES = {
     "rank_shares": "Share of pages giving each variant each rank (1 = best), per country "
     "and question.",
     "mean_rank": "Mean rank with its 95% participant-bootstrap interval: all countries "
-    "(black) and each country (colours).",
+    "(black) and each country (colours); n is all countries'.",
     "preference": "Share of pages where each variant was ranked better than the headline's "
     "baseline, with 95% intervals: all countries (black) and each country (colours).",
     "critical_difference": "Critical-difference diagrams: Friedman average ranks on one "
@@ -74,7 +79,17 @@ class FigureData:
         if at.empty:
             return "n = 0"
         participants, pages = int(at["participants"].iloc[0]), int(at["pages"].iloc[0])
-        return f"n = {participants:,} participants, {pages:,} pages"
+        return f"n = {participants:,} participants · {pages:,} pages"
+
+
+def _label_width(labels: list[str]) -> float:
+    """Inches that the longest variant label takes as a tick label (6.5 pt)."""
+    return 0.15 + 0.052 * max(len(label) for label in labels)
+
+
+def _columns(width: float, panels: int, min_panel: float, label_width: float) -> int:
+    """Panel columns that fit: the first column also holds the variant labels."""
+    return max(1, min(panels, int((width - label_width) // min_panel)))
 
 
 def _wrap(text: str, width: float, points: float) -> str:
@@ -94,12 +109,19 @@ def _figure(width: float, rows: int, columns: int, panel_height: float, title: s
 
 
 def _scope_item_grid(
-    data: FigureData, width: float, panel_height: float, min_panel: float, title: str, extra=0.0
+    data: FigureData,
+    width: float,
+    panel_height: float,
+    min_panel: float,
+    title: str,
+    extra=0.0,
+    label_width: float = 0.0,
 ):
     """Panels for (scope, item): each scope takes ceil(items / columns) rows."""
-    scopes = data.scopes if width > NARROW else [POOLED_SCOPE]
+    every = len(data.scopes) * len(data.items) <= MAX_PANELS and width > NARROW
+    scopes = data.scopes if every else [POOLED_SCOPE]
     scopes = [s for s in scopes if s in set(data.rank_summary["scope"])] or data.scopes[-1:]
-    columns = max(1, min(len(data.items), int(width // min_panel)))
+    columns = _columns(width, len(data.items), min_panel, label_width)
     per_scope = math.ceil(len(data.items) / columns)
     fig, axes = _figure(
         width, len(scopes) * per_scope, columns, panel_height, _wrap(title, width, 8), extra
@@ -123,7 +145,8 @@ def rank_share_figure(data: FigureData, width: float) -> Figure:
         data,
         width,
         panel_height=0.45 + 0.13 * k,
-        min_panel=1.7,
+        min_panel=1.55,
+        label_width=_label_width(data.labels),
         title=f"{data.study}: share of pages at each rank",
         extra=0.15 * legend_rows,
     )
@@ -187,11 +210,11 @@ def _per_item_figure(
     in black (the compact per-country overlay)."""
     countries = [s for s in data.scopes if s != POOLED_SCOPE]
     groups = [*countries, POOLED_SCOPE]
-    columns = max(1, min(len(data.items), int(width // 1.7)))
+    columns = _columns(width, len(data.items), 1.55, _label_width(order))
     rows = math.ceil(len(data.items) / columns)
     legend_columns = max(1, int(width // 1.0))
     legend_rows = math.ceil(len(groups) / legend_columns)
-    band = 0.16 + 0.02 * len(groups)
+    band = 0.12 + 0.014 * len(groups)
     fig, axes = _figure(
         width,
         rows,
@@ -220,7 +243,7 @@ def _per_item_figure(
             ax.axvline(reference, color="0.5", linewidth=0.6, linestyle="--")
         ax.set_xlim(*limits)
         ax.set_xlabel(xlabel)
-        ax.set_title(f"{item}\n{data.n_text(POOLED_SCOPE, item)} (all countries)", fontsize=6.5)
+        ax.set_title(f"{item}\n{data.n_text(POOLED_SCOPE, item)}", fontsize=6.5)
         if i % columns:
             ax.set_yticklabels([])
     for empty in flat[len(data.items) :]:
@@ -280,7 +303,7 @@ def critical_difference_figure(data: FigureData, width: float) -> Figure:
     fig, cells = _scope_item_grid(
         data,
         width,
-        panel_height=0.55 + 0.14 * k,
+        panel_height=0.75 + 0.15 * (k + 1.5),
         min_panel=max(2.2, 0.9 + 0.055 * longest),
         title=f"{data.study}: average rank over participants (lower = better)",
     )
