@@ -158,6 +158,9 @@ def main(argv: list[str] | None = None) -> int:
     except ExportError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the report cleaned up after itself
+        print("error: the report was stopped; nothing was written.", file=sys.stderr)
+        return 130
     except OSError as error:  # e.g. no permission to write next to --out
         where = f" ({error.filename})" if error.filename else ""
         print(f"error: the report could not be written: {error.strerror}{where}.", file=sys.stderr)

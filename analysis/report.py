@@ -19,8 +19,6 @@ import signal
 import tempfile
 import uuid
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
-from itertools import repeat
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -39,6 +37,9 @@ OUT_NOT_A_REPORT = (
     "empty folder."
 )
 OUT_IS_A_FILE = "The output path {path} is a file; choose a folder."
+#: The signals that stop a report cleanly.
+STOPS = (signal.SIGTERM, signal.SIGINT)
+FIGURE_FAILED = "A figure could not be drawn; its worker's error is printed above."
 BAD_BOOTSTRAP = "The number of bootstrap replicates must be at least 100, not {n}."
 
 
@@ -126,26 +127,55 @@ def _render_figures(analysis: Analysis, folder: Path) -> dict[str, str]:
     plt.close("all")
     if workers > 1 and "fork" in multiprocessing.get_all_start_methods():
         context = multiprocessing.get_context("fork")
-        pool = ProcessPoolExecutor(
-            max_workers=workers, mp_context=context, initializer=_worker_signals
-        )
+        # Plain processes, each with its share of the figures: no queues or manager
+        # threads that could hang the exit when a worker is ended mid-figure.
+        processes = [
+            context.Process(target=_draw_share, args=(jobs[w::workers], data, folder, formats))
+            for w in range(workers)
+        ]
         try:
-            list(pool.map(_draw, jobs, repeat(data), repeat(folder), repeat(formats)))
+            # A stop that lands inside fork's own hooks would be swallowed there, so
+            # stops wait (blocked) until every worker has started.
+            # A stop already caught is held back (_STARTING) so that no worker is
+            # forked without the parent knowing it.
+            signal.pthread_sigmask(signal.SIG_BLOCK, STOPS)
+            _STARTING["now"] = True
+            try:
+                for process in processes:
+                    process.start()
+            finally:
+                _STARTING["now"] = False
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, STOPS)
+            if _STARTING.pop("held", None):
+                raise KeyboardInterrupt("stopped while the figure workers started")
+            for process in processes:
+                process.join()
         except BaseException:
-            for process in list(getattr(pool, "_processes", {}).values()):
-                process.terminate()
-            pool.shutdown(wait=True, cancel_futures=True)
+            _end_workers(processes)
             raise
-        pool.shutdown(wait=True)
+        if any(process.exitcode != 0 for process in processes):
+            raise RuntimeError(FIGURE_FAILED)
     else:
-        for job in jobs:
-            _draw(job, data, folder, formats)
+        _draw_share(jobs, data, folder, formats, worker=False)
     # The HTML page embeds the same PNG, so it stands alone without the folder.
     return {
         name: base64.b64encode((folder / f"{name}.png").read_bytes()).decode("ascii")
         for name, _ in jobs
         if (folder / f"{name}.png").is_file()
     }
+
+
+def _end_workers(processes: list) -> None:
+    """End the figure workers now and wait for them: a stop leaves no process behind."""
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+    for process in processes:
+        if process.pid is not None:
+            process.join(timeout=5)
+            if process.is_alive():
+                process.kill()
+                process.join(timeout=5)
 
 
 def figure_data(analysis: Analysis) -> figures.FigureData:
@@ -197,28 +227,53 @@ def _draw(
     plt.close(fig)
 
 
+def _draw_share(
+    jobs: list[tuple[str, float]],
+    data: figures.FigureData,
+    folder: Path,
+    formats: tuple[str, ...],
+    worker: bool = True,
+) -> None:
+    """Draw these figures (in a worker process unless worker is False)."""
+    if worker:
+        _worker_signals()
+    for job in jobs:
+        _draw(job, data, folder, formats)
+
+
 def _worker_signals() -> None:
     """Figure workers leave Ctrl-C to the main process (which ends them) and die on
     SIGTERM, whatever handler they inherited from it."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOPS)  # blocked while the parent forked
 
 
 class _sigterm_as_interrupt:
-    """Within the block, SIGTERM raises KeyboardInterrupt in the main thread, so the
-    clean-up of a Ctrl-C (temporary folder removed, workers ended) runs for it too."""
+    """Within the block, SIGTERM and SIGINT raise KeyboardInterrupt in the main thread,
+    so the clean-up of a Ctrl-C (temporary folder removed, workers ended) runs for both,
+    even when the process was started with them ignored or blocked."""
 
     def __enter__(self):
-        self.previous = None
+        self.previous = {}
         with contextlib.suppress(ValueError):  # not the main thread: leave signals alone
-            self.previous = signal.signal(signal.SIGTERM, _interrupt)
+            for stop in STOPS:
+                self.previous[stop] = signal.signal(stop, _interrupt)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, STOPS)
         return self
 
     def __exit__(self, *exc):
-        if self.previous is not None:
-            signal.signal(signal.SIGTERM, self.previous)
+        for stop, previous in self.previous.items():
+            signal.signal(stop, previous)
         return False
 
 
+#: "now" is true while figure workers are forked; a stop then is "held" until after.
+_STARTING: dict[str, bool] = {"now": False}
+
+
 def _interrupt(signum, frame):
+    if _STARTING["now"]:
+        _STARTING["held"] = True
+        return
     raise KeyboardInterrupt(f"signal {signum}")

@@ -12,9 +12,9 @@ import pytest
 from analysis import document
 from analysis import report as report_module
 from analysis.__main__ import main
-from analysis.figures import FIGURES
 from analysis.bootstrap import POOLED
 from analysis.export import ExportError
+from analysis.figures import FIGURES
 from analysis.report import ReportOptions, build_report
 from analysis.simulate import simulate_export
 
