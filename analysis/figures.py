@@ -289,7 +289,7 @@ def preference_figure(data: FigureData, width: float) -> Figure:
         x="share_better",
         low="ci_low",
         high="ci_high",
-        xlabel=f"share of pages ranked better than {baseline_label}",
+        xlabel="share ranked better",
         title=f"{data.study}: preference over {baseline_label} with 95% intervals",
         limits=(0, 1),
         reference=0.5,

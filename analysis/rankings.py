@@ -335,8 +335,9 @@ def _check_permutations(
     if (per_variant > 1).any():
         twice = np.flatnonzero(per_variant > 1)
         found = FOUND_TWICE.format(
-            variants=", ".join(repr(variants[v]) for v in twice),
-            rows=", ".join(str(int(index[r]) + 1) for r in rows if variant[r] in twice),
+            variants=repr(variants[twice[0]])
+            + (f" (and {len(twice) - 1} more)" if len(twice) > 1 else ""),
+            rows=", ".join(str(int(index[r]) + 1) for r in rows if variant[r] in twice[:1]),
         )
     elif (per_variant == 0).any():
         found = FOUND_MISSING.format(
