@@ -13,8 +13,8 @@ import shlex
 from pathlib import Path
 
 from demo.plan import VARIANTS, DemoPlan
+from study.names import VARIANT_FILE
 
-VARIANT_FILE = "scoft_variant.json"  # written last by `scoft_core train`: the adapter is done
 STEP_FAILED = (
     "`python -m scoft_core {command}` stopped (exit status {status}); its message is above. "
     "Fix the cause and run the demo again: finished steps are reused."

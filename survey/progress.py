@@ -30,6 +30,23 @@ class CountryProgress:
     attention_failed: int = 0
     pages_answered: int = 0
     median_page_ms: int | None = None
+    image_sets: list["ImageSetProgress"] = field(default_factory=list)
+
+    @property
+    def median_page_minutes(self) -> float | None:
+        return None if self.median_page_ms is None else self.median_page_ms / 60_000
+
+    @property
+    def image_sets_reached(self) -> int:
+        return sum(image_set.reached for image_set in self.image_sets)
+
+    @property
+    def answers(self) -> int:
+        return sum(image_set.answers for image_set in self.image_sets)
+
+    @property
+    def answers_wanted(self) -> int:
+        return sum(image_set.target for image_set in self.image_sets)
 
 
 @dataclass(frozen=True)
@@ -80,6 +97,14 @@ class StudyProgress:
     @property
     def image_sets_reached(self) -> int:
         return sum(image_set.reached for image_set in self.image_sets)
+
+    @property
+    def median_page_minutes(self) -> float | None:
+        return None if self.median_page_ms is None else self.median_page_ms / 60_000
+
+    @property
+    def excluded(self) -> int:
+        return sum(country.excluded for country in self.countries)
 
     @property
     def balance(self) -> int | None:
@@ -145,6 +170,11 @@ def study_progress(*, study: Study) -> StudyProgress:
             "country_code", "prompt_id", "seed"
         )
     ]
+    for image_set in image_sets:
+        row = rows.setdefault(image_set.country, CountryProgress(code=image_set.country, name=""))
+        row.image_sets.append(image_set)
+    for row in rows.values():  # the sets furthest from their target first
+        row.image_sets.sort(key=lambda s: (s.answers - s.target, s.prompt_id, s.seed))
     every_time = [value for values in times.values() for value in values]
     ordered = sorted(rows.values(), key=lambda row: row.code == NO_COUNTRY)
     return StudyProgress(

@@ -15,9 +15,9 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from generation.models import ImageSet
+from study.spec import StudySpec
 
 from . import selectors
-from .catalogue import ATTENTION_BY_KEY, DEMOGRAPHIC_QUESTIONS, STANDARD_ITEMS, attention_plan
 from .models import (
     AttentionCheck,
     Country,
@@ -28,7 +28,7 @@ from .models import (
     Study,
     SurveyItem,
 )
-from .spec import SurveySpec
+from .questions import ATTENTION_BY_KEY, DEMOGRAPHIC_QUESTIONS, STANDARD_ITEMS, attention_plan
 
 ERROR_STUDY_CLOSED = _("This study is not accepting new participants at the moment.")
 ERROR_CONSENT_REQUIRED = _("To take part, please tick the box to say that you agree.")
@@ -53,6 +53,10 @@ ERROR_ATTENTION_MISSING = _("Please answer the last question on the page.")
 ERROR_ATTENTION_UNKNOWN = _("Please choose one of the answers offered for the last question.")
 # Researcher-facing, so not translated.
 ERROR_EXCLUSION_REASON = "Please give a reason for the exclusion."
+ERROR_ITEMS_ANSWERED = (
+    "The study {slug!r} already has answers, so its questions cannot change from {old} to "
+    "{new}; reword them instead, or start a new study (another slug)."
+)
 
 # Time on page is measured in the browser; anything beyond this is a forgotten tab.
 MAX_PAGE_MS = 6 * 60 * 60 * 1000
@@ -89,23 +93,32 @@ class SubmitResult:
 # --- set-up ---------------------------------------------------------------------------
 
 
+class SetupError(ValueError):
+    """The spec cannot be applied to the study as it stands (researcher-facing)."""
+
+
 @transaction.atomic
-def study_setup(*, spec: SurveySpec) -> tuple[Study, bool]:
-    """Create or update a study, its countries and its four items from a spec.
+def study_setup(*, spec: StudySpec) -> tuple[Study, bool]:
+    """Create or update a study, its countries, its items and its texts from a spec.
 
     Idempotent: running it again with the same spec changes nothing; with an edited
-    spec it updates titles, texts and countries in place. Countries that left the spec
-    are kept (participants may point at them). Returns (study, created).
+    spec it updates titles, texts, wording and countries in place. Countries that left
+    the spec are kept (participants may point at them); the list of items may change
+    only while the study has no answers (SetupError). Returns (study, created).
     """
     defaults = {
         "title": spec.title,
-        "consent_text": spec.consent_text,
-        "pages_per_participant": spec.pages_per_participant,
-        "answers_per_image_set": spec.answers_per_image_set,
-        "prolific_completion_url": spec.prolific_completion_url,
+        "consent_text": spec.survey.consent_text,
+        "instructions": spec.survey.instructions,
+        "attention_checks": spec.survey.attention_checks,
+        "seconds_per_page": spec.survey.seconds_per_page,
+        "pages_per_participant": spec.survey.pages_per_participant,
+        "answers_per_image_set": spec.survey.answers_per_image_set,
+        "prolific_completion_url": spec.survey.prolific_completion_url,
+        "translations": _study_translations(spec),
     }
-    if spec.completion_code:
-        defaults["completion_code"] = spec.completion_code
+    if spec.survey.completion_code:
+        defaults["completion_code"] = spec.survey.completion_code
     study, created = Study.objects.update_or_create(slug=spec.slug, defaults=defaults)
     for position, country in enumerate(spec.countries):
         Country.objects.update_or_create(
@@ -116,22 +129,61 @@ def study_setup(*, spec: SurveySpec) -> tuple[Study, bool]:
                 "adjective": country.adjective,
                 "language": country.language,
                 "position": position,
+                "translations": _plain(country.translations),
             },
         )
-    for position, wording in enumerate(STANDARD_ITEMS):
-        SurveyItem.objects.get_or_create(
-            study=study,
-            key=wording.key,
-            defaults={
-                "position": position,
-                "question": wording.question,
-                "best_end": wording.best_end,
-                "worst_end": wording.worst_end,
-                "shows_prompt": wording.shows_prompt,
-                "note": wording.note,
-            },
-        )
+    _items_setup(study, spec)
     return study, created
+
+
+def _plain(translations) -> dict:
+    return {language: dict(texts) for language, texts in translations.items()}
+
+
+def _study_translations(spec: StudySpec) -> dict:
+    """The spec's texts by language: title, consent, instructions, prompt descriptions."""
+    texts: dict[str, dict] = _plain(spec.translations)
+    for language, own in spec.survey.translations.items():
+        texts.setdefault(language, {}).update(own)
+    for _country, prompt in spec.prompts():
+        for language, own in prompt.translations.items():
+            texts.setdefault(language, {}).setdefault("prompts", {})[prompt.id] = own["text"]
+    return texts
+
+
+def _items_setup(study: Study, spec: StudySpec) -> None:
+    standard = {wording.key: wording for wording in STANDARD_ITEMS}
+    wanted = []
+    for item in spec.survey.items:
+        source = standard[item.key] if item.published_wording else item
+        wanted.append(
+            {
+                "key": item.key,
+                "question": source.question,
+                "best_end": source.best_end,
+                "worst_end": source.worst_end,
+                "shows_prompt": source.shows_prompt,
+                "note": source.note,
+                "translations": {} if item.published_wording else _plain(item.translations),
+            }
+        )
+    existing = list(study.items.order_by("position"))
+    old_keys, new_keys = [i.key for i in existing], [w["key"] for w in wanted]
+    if set(old_keys) != set(new_keys) and Ranking.objects.filter(item__study=study).exists():
+        raise SetupError(
+            ERROR_ITEMS_ANSWERED.format(
+                slug=study.slug, old=", ".join(old_keys), new=", ".join(new_keys)
+            )
+        )
+    study.items.exclude(key__in=new_keys).delete()
+    # Positions are unique per study: move the kept items out of the way first.
+    for offset, item in enumerate(study.items.all()):
+        item.position = 1000 + offset
+        item.save(update_fields=["position"])
+    for position, wording in enumerate(wanted):
+        SurveyItem.objects.update_or_create(
+            study=study, key=wording["key"], defaults={**wording, "position": position}
+        )
 
 
 # --- a participant's steps --------------------------------------------------------------
@@ -279,7 +331,7 @@ def _page_create(*, participant: Participant, image_set: ImageSet, index: int, d
         PageImage(page=page, image=image, position=position)
         for position, image in enumerate(images, start=1)
     )
-    for key in attention_plan(due).get(index, []):
+    for key in attention_plan(due, participant.study.attention_checks).get(index, []):
         AttentionCheck.objects.get_or_create(
             participant=participant,
             key=key,
@@ -395,7 +447,10 @@ def _complete(participant: Participant) -> None:
     if participant.completed_at is not None:
         return
     checks = list(participant.attention_checks.values_list("passed", flat=True))
-    participant.attention_ok = bool(checks) and all(checks)
+    # A study without checks has nothing to fail; otherwise every check shown must be
+    # answered and passed.
+    expected = participant.study.attention_checks
+    participant.attention_ok = expected == 0 or (bool(checks) and all(checks))
     participant.completed_at = timezone.now()
     participant.completion_code = participant.study.completion_code
     participant.save(update_fields=["attention_ok", "completed_at", "completion_code"])

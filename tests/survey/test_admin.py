@@ -116,6 +116,20 @@ def test_progress_counts_participants_answers_attention_and_time_per_page(study,
     assert progress.image_sets_reached == 3
     assert progress.answers_wanted == 6 * 2
     assert progress.balance == 2
+    # The per-country summary: sets, sets at target, answers, minutes per page.
+    assert (len(rows["CN"].image_sets), rows["CN"].image_sets_reached, rows["CN"].answers) == (
+        3,
+        3,
+        6,
+    )
+    assert (len(rows["IN"].image_sets), rows["IN"].image_sets_reached, rows["IN"].answers) == (
+        3,
+        0,
+        1,
+    )
+    assert rows["CN"].median_page_minutes == 0.25
+    # Within a country the sets furthest from their target come first.
+    assert [s.answers for s in rows["IN"].image_sets] == [0, 0, 1]
 
 
 def test_progress_page_shows_the_study_to_staff(staff, study, ready_participant):
@@ -123,8 +137,11 @@ def test_progress_page_shows_the_study_to_staff(staff, study, ready_participant)
     response = staff.get(reverse("admin:survey_study_progress", args=[study.pk]))
     html = response.content.decode()
     assert response.status_code == 200
-    assert "Participants per country" in html and "Answers per image set" in html
+    assert "Per country" in html and "Answers per image set" in html
     assert "0 of 6 image sets have the" in html
+    # A summary row per country, then each country's sets folded away.
+    assert html.index('id="countries"') < html.index('<details class="sets" id="sets-CN">')
+    assert "CN China: 0 of 3 sets at target" in html
 
 
 def test_a_staff_member_without_the_view_permission_cannot_see_progress(client, study):
