@@ -17,13 +17,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis.bootstrap import CONFIDENCE, FEW_PARTICIPANTS, POOLED
+from analysis.bootstrap import FEW_PARTICIPANTS, POOLED
 from analysis.figures import FIGURES, NARROW_SUFFIX
 from analysis.quality import FAST_SECONDS, KEPT_ORDER_SHARE
 from analysis.rankings import Rankings
-from analysis.tables import TABLES, Analysis
+from analysis.tables import LEVEL, TABLES, Analysis
 
-LEVEL = f"{CONFIDENCE:.0%}"
 #: Coverage of the report's 95% participant-bootstrap intervals measured on simulated
 #: studies with a known truth: share of 1,000 headline-preference intervals holding the
 #: true value, by participants in the scope (benchmarks/bench_coverage.py --studies

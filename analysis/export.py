@@ -61,8 +61,6 @@ OPTIONAL_COLUMNS = (
     "page_ms",
     "country_name",
 )
-#: Optional columns of numbers; a cell that is not a number counts as unknown.
-NUMBER_COLUMNS = ("rank", "position", "page_ms")
 #: Columns whose values name things; an empty cell there makes a row meaningless.
 KEY_COLUMNS = ("study", "country", "participant", "image_set", "item", "variant")
 

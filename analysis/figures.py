@@ -79,7 +79,7 @@ class FigureData:
         if at.empty:
             return "n = 0"
         participants, pages = int(at["participants"].iloc[0]), int(at["pages"].iloc[0])
-        return f"n = {participants:,} participants · {pages:,} pages"
+        return f"{participants:,} participants, {pages:,} pages"
 
 
 def _label_width(labels: list[str]) -> float:
@@ -88,8 +88,11 @@ def _label_width(labels: list[str]) -> float:
 
 
 def _columns(width: float, panels: int, min_panel: float, label_width: float) -> int:
-    """Panel columns that fit: the first column also holds the variant labels."""
-    return max(1, min(panels, int((width - label_width) // min_panel)))
+    """Panel columns that fit (the first column also holds the variant labels), evened
+    out so the rows are as full as they can be (4 questions: 2 x 2, not 3 + 1)."""
+    fits = max(1, min(panels, int((width - label_width) // min_panel)))
+    rows = math.ceil(panels / fits)
+    return math.ceil(panels / rows)
 
 
 def _wrap(text: str, width: float, points: float) -> str:
@@ -116,6 +119,7 @@ def _scope_item_grid(
     title: str,
     extra=0.0,
     label_width: float = 0.0,
+    title_loc: str = "center",
 ):
     """Panels for (scope, item): each scope takes ceil(items / columns) rows."""
     every = len(data.scopes) * len(data.items) <= MAX_PANELS and width > NARROW
@@ -130,7 +134,11 @@ def _scope_item_grid(
     for s, scope in enumerate(scopes):
         for i, item in enumerate(data.items):
             ax = axes[s * per_scope + i // columns, i % columns]
-            ax.set_title(f"{data.name(scope)} · {item}\n{data.n_text(scope, item)}", fontsize=6.5)
+            ax.set_title(
+                f"{data.name(scope)} · {item}\n{data.n_text(scope, item)}",
+                fontsize=6.5,
+                loc=title_loc,
+            )
             cells.append((scope, item, ax, i % columns == 0))
         for empty in range(len(data.items), per_scope * columns):
             axes[s * per_scope + empty // columns, empty % columns].set_axis_off()
@@ -155,6 +163,7 @@ def rank_share_figure(data: FigureData, width: float) -> Figure:
             (data.rank_shares["scope"] == scope) & (data.rank_shares["item"] == item)
         ]
         plots.rank_share_bars(panel, order=data.labels, ax=ax)
+        ax.set_xticks([0, 0.5, 1])
         ax.set_xlabel("")
         if not first:
             ax.set_yticklabels([])
@@ -177,7 +186,7 @@ def violin_figure(data: FigureData, width: float) -> Figure:
         data,
         width,
         panel_height=1.3 + 0.045 * longest,
-        min_panel=max(1.2, 0.16 * k + 0.5),
+        min_panel=max(1.45, 0.16 * k + 0.5),
         title=f"{data.study}: ranks per variant (1 = best; white dot = median, "
         "black diamond = mean)",
     )
@@ -306,6 +315,7 @@ def critical_difference_figure(data: FigureData, width: float) -> Figure:
         panel_height=0.75 + 0.15 * (k + 1.5),
         min_panel=max(2.2, 0.9 + 0.055 * longest),
         title=f"{data.study}: average rank over participants (lower = better)",
+        title_loc="right",  # the variant labels stand left of the axes, under the title
     )
     for scope, item, ax, _first in cells:
         at = (data.cd_ranks["scope"] == scope) & (data.cd_ranks["item"] == item)
