@@ -18,10 +18,10 @@ the cost grows linearly; less means a fixed part still dominates).
 "cpu s" adds the CPU time of the processes that draw the figures; on a busy machine it
 is the better guide to what the report costs. "peak MB" is the largest resident set of
 any one process of the report (the main one or a figure worker); "tree MB" is the
-largest sum of resident sets of the report and its workers at once, sampled every
-50 ms (it counts pages the forked workers share with the main process twice, so it
-is an upper bound). The load average is printed before and after: on a shared
-machine compare "cpu s" between runs, not "seconds".
+largest sum of proportional set sizes (PSS: a page shared by the forked workers and the
+main process counted once in all) of the report and its workers at once, sampled every
+50 ms: the memory the report takes from the machine. The load average is printed
+before and after: on a shared machine compare "cpu s" between runs, not "seconds".
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ def simulated_export(rows: int, folder: Path, fmt: str) -> tuple[Path, int]:
 
 
 def timed_report(export: Path, out: Path) -> tuple[float, float, float, float]:
-    """Wall seconds, CPU seconds, peak MB of one process, peak MB of the process tree."""
+    """Wall seconds, CPU seconds, peak MB of one process, peak PSS MB of the process tree."""
     started = time.perf_counter()
     child = subprocess.Popen(
         [sys.executable, "-m", "analysis", "report", str(export), "--out", str(out)],
@@ -83,7 +83,7 @@ def timed_report(export: Path, out: Path) -> tuple[float, float, float, float]:
     while child.poll() is None:
         try:
             processes = [watched, *watched.children(recursive=True)]
-            tree_peak = max(tree_peak, sum(p.memory_info().rss for p in processes))
+            tree_peak = max(tree_peak, sum(p.memory_full_info().pss for p in processes))
         except psutil.Error:
             pass  # a worker ended between listing and reading
         time.sleep(0.05)
