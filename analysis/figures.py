@@ -185,7 +185,7 @@ def violin_figure(data: FigureData, width: float) -> Figure:
     fig, cells = _scope_item_grid(
         data,
         width,
-        panel_height=1.3 + 0.045 * longest,
+        panel_height=0.9 + 0.045 * longest + 0.1 * k,
         min_panel=max(1.45, 0.16 * k + 0.5),
         title=f"{data.study}: ranks per variant (1 = best; white dot = median, "
         "black diamond = mean)",
