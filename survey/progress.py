@@ -2,8 +2,10 @@
 
 Counts per country (participants started, completed, excluded, failing an attention
 check, median time per page) and answers per image set against the study's target.
-Answers count only pages submitted by participants who are not excluded: those are
-the answers the analysis will use, and the ones the assignment balances.
+Two counts per image set: ``answers``, the answers that count toward the target under
+the study's quota rule (by default those of participants who are not excluded and have
+not failed an attention check, the ones the analysis uses and the assignment balances;
+docs/assignment.md), and ``all_answers``, every answered page.
 """
 
 import statistics
@@ -45,6 +47,10 @@ class CountryProgress:
         return sum(image_set.answers for image_set in self.image_sets)
 
     @property
+    def all_answers(self) -> int:
+        return sum(image_set.all_answers for image_set in self.image_sets)
+
+    @property
     def answers_wanted(self) -> int:
         return sum(image_set.target for image_set in self.image_sets)
 
@@ -57,8 +63,9 @@ class ImageSetProgress:
     country: str
     prompt_id: str
     seed: int
-    answers: int
+    answers: int  # counted toward the target (the study's quota rule)
     target: int
+    all_answers: int = 0  # every answered page, counted or not
 
     @property
     def reached(self) -> bool:
@@ -89,6 +96,10 @@ class StudyProgress:
     @property
     def answers(self) -> int:
         return sum(image_set.answers for image_set in self.image_sets)
+
+    @property
+    def all_answers(self) -> int:
+        return sum(image_set.all_answers for image_set in self.image_sets)
 
     @property
     def answers_wanted(self) -> int:
@@ -165,6 +176,7 @@ def study_progress(*, study: Study) -> StudyProgress:
             seed=image_set.seed,
             answers=image_set.answers,
             target=study.answers_per_image_set,
+            all_answers=image_set.all_answers,
         )
         for image_set in selectors.image_set_answer_counts(study=study).order_by(
             "country_code", "prompt_id", "seed"

@@ -45,5 +45,5 @@ class Command(BaseCommand):
             raise CommandError(str(error)) from error
         self.stdout.write(
             f"Wrote {result.rows} ranked images of study {study!r} to {result.path} "
-            f"({file_format}, {result.size} bytes)."
+            f"({file_format}, {result.size} bytes, sha256 {result.sha256})."
         )

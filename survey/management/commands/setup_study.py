@@ -5,6 +5,7 @@ from django.urls import reverse
 
 from study.names import LANGUAGES
 from study.spec import Purpose, SpecError, load_spec
+from survey.recruitment import PLATFORMS_BY_KEY, platform_link
 from survey.services import SetupError, study_setup
 from survey.texts import is_translated
 
@@ -34,9 +35,9 @@ class Command(BaseCommand):
         self.stdout.write(
             f"{verb} study {study.slug!r}: {study.countries.count()} countries, "
             f"{study.items.count()} items, {study.pages_per_participant} pages per "
-            f"participant, {study.answers_per_image_set} answers wanted per image set, "
-            f"{study.attention_checks} attention checks, completion code "
-            f"{study.completion_code}."
+            f"participant, {study.answers_per_image_set} answers wanted per image set "
+            f"(counted: {study.quota_counts}), {study.attention_checks} attention checks, "
+            f"completion code {study.completion_code}."
         )
         missing = study_spec.missing_translations(is_translated)
         for language, texts in missing.items():
@@ -49,7 +50,7 @@ class Command(BaseCommand):
             self.stdout.write("Every language of the study has all its texts.")
         link = reverse("survey:study", kwargs={"study_id": study.public_id})
         self.stdout.write(f"Participant link: {link}")
+        platform = PLATFORMS_BY_KEY[study.recruitment_platform]
         self.stdout.write(
-            f"For Prolific: {link}?PROLIFIC_PID={{{{%PROLIFIC_PID%}}}}"
-            "&STUDY_ID={{%STUDY_ID%}}&SESSION_ID={{%SESSION_ID%}}"
+            f"For {platform.name}: {platform_link(link=link, platform_key=platform.key)}"
         )
