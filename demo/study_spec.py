@@ -1,4 +1,4 @@
-"""The demo study's spec (ARCHITECTURE.md contract 3), written from the toy world.
+"""The demo study's spec (docs/ARCHITECTURE.md, "Study spec"), written from the toy world.
 
 Each of the toy world's cultures is a "country" of the survey, with one prompt per
 category worded as the web captions word it ("a house in Quenzar"): the prompt the

@@ -1,4 +1,4 @@
-"""The rankings export (ARCHITECTURE.md contract 5) as CSV or Parquet, streamed.
+"""The rankings export (docs/ARCHITECTURE.md, "Rankings export") as CSV or Parquet, streamed.
 
 One row per participant x image set x survey item x variant, plus three columns the
 analysis reads when present: ``excluded``, ``exclusion_reason`` and ``variant_label``.

@@ -243,7 +243,9 @@ EXPORT_SOURCES = {
 
 
 def rankings_for_export(*, study: Study) -> QuerySet:
-    """One tuple per participant x image set x item x variant (ARCHITECTURE.md contract 5).
+    """One tuple per participant x image set x item x variant.
+
+    The columns of docs/ARCHITECTURE.md, "Rankings export".
 
     A single query whose tuples hold EXPORT_COLUMNS in order; iterate it with
     ``.iterator(chunk_size=...)`` to stream in bounded memory. Pages not yet answered
