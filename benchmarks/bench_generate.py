@@ -65,7 +65,7 @@ def naive_loop(spec, settings, folder: Path) -> int:
     import torch
 
     from generation.plan import by_variant, plan_jobs
-    from scoft_core.models import load_pipeline
+    from scoft_core.pipelines import load_pipeline
     from scoft_core.sampling import scheduler_for
 
     made = 0
@@ -108,7 +108,7 @@ def main() -> None:
 
     from generation.generate import sampler_settings
     from generation.spec import load_spec
-    from scoft_core.models import load_pipeline, tiny_pipeline_path
+    from scoft_core.pipelines import load_pipeline, tiny_pipeline_path
     from scoft_core.sampling import sample
 
     torch.set_num_threads(args.threads)

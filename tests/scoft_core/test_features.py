@@ -74,7 +74,7 @@ def test_unknown_distances_and_options_are_refused_with_the_choices():
     with pytest.raises(ValueError) as error:
         build_feature_distance("random-conv", layers=(1,))
     assert str(error.value) == UNKNOWN_OPTION.format(
-        name="random-conv", option="layers", known="seed, widths, device"
+        name="random-conv", option="layers", known="seed, widths, relu, device"
     )
 
 
@@ -221,13 +221,17 @@ def fake_torchvision(loaded: list):
     return package, models
 
 
-def test_vgg_lpips_compares_the_five_pre_relu_conv_outputs(monkeypatch, tmp_path):
+def test_vgg_lpips_compares_the_five_conv_outputs_before_or_after_their_relu(
+    monkeypatch, tmp_path
+):
     loaded = []
     package, models = fake_torchvision(loaded)
     monkeypatch.setitem(sys.modules, "torchvision", package)
     monkeypatch.setitem(sys.modules, "torchvision.models", models)
     torch.save({"weights": torch.ones(1)}, tmp_path / "vgg16.pth")
-    distance = build_feature_distance("vgg-lpips", weights=str(tmp_path / "vgg16.pth"))
+    distance = build_feature_distance(
+        "vgg-lpips", weights=str(tmp_path / "vgg16.pth"), relu="pre-relu"
+    )
 
     assert len(loaded) == 1 and torch.equal(loaded[0]["weights"], torch.ones(1))
     stages = list(distance.network)
@@ -244,6 +248,13 @@ def test_vgg_lpips_compares_the_five_pre_relu_conv_outputs(monkeypatch, tmp_path
     assert torch.allclose(features[0], stages[0](((x + 1) / 2 - mean) / std), atol=1e-6)
     assert all(f.min() < 0 for f in features)  # still before the ReLU after the next stage ran
     assert torch.allclose(distance(x, y), lpips_style_distance(features, distance.features(y)))
+    # The published flavour reads what torchvision's in-place ReLUs leave: stages 1-4
+    # after their ReLU, the last one before it.
+    published = build_feature_distance("vgg-lpips", weights=str(tmp_path / "vgg16.pth"))
+    read = published.features(x)
+    assert all(torch.equal(r, torch.relu(f)) for r, f in zip(read[:-1], features[:-1], strict=True))
+    assert torch.equal(read[-1], features[-1]) and read[-1].min() < 0
+    assert not torch.allclose(published(x, y), distance(x, y))
 
 
 # --- ssim -----------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from scoft_core.models import load_pipeline
+from scoft_core.pipelines import load_pipeline
 from toyworld.architecture import build_tokenizer, vocabulary_words
 from toyworld.base_model import (
     BASE_MODEL_DIR,
