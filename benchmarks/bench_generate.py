@@ -64,7 +64,7 @@ def naive_loop(spec, settings, folder: Path) -> int:
     """The published script's way: one pipeline call per image, saved as PNG."""
     import torch
 
-    from generation.plan import by_variant, plan_jobs
+    from generation.services.plan import by_variant, plan_jobs
     from scoft_core.pipelines import load_pipeline
     from scoft_core.sampling import scheduler_for
 
@@ -106,10 +106,10 @@ def main() -> None:
     from diffusers.utils import logging as diffusers_logging
     from django.core.management import call_command
 
-    from generation.generate import sampler_settings
-    from generation.spec import load_spec
+    from generation.services.generate import sampler_settings
     from scoft_core.pipelines import load_pipeline, tiny_pipeline_path
     from scoft_core.sampling import sample
+    from study.spec import load_spec
 
     torch.set_num_threads(args.threads)
     diffusers_logging.disable_progress_bar()

@@ -70,17 +70,17 @@ def prepare(sets_per_country: int, pages: int, answers: int) -> None:
     from PIL import Image
 
     from generation.models import GeneratedImage, ImageSet, ModelVariant
-    from survey.catalogue import ATTENTION_BY_KEY
+    from study.spec import Country, StudySpec, SurveySettings
+    from survey.questions import ATTENTION_BY_KEY
     from survey.services import study_setup
-    from survey.spec import CountrySpec, SurveySpec
 
     call_command("migrate", verbosity=0)
-    spec = SurveySpec(
+    spec = StudySpec(
+        path=Path("load-benchmark.toml"),
         slug=STUDY,
         title="Load benchmark",
-        countries=[CountrySpec(*country) for country in COUNTRIES],
-        pages_per_participant=pages,
-        answers_per_image_set=answers,
+        countries=tuple(Country(*country) for country in COUNTRIES),
+        survey=SurveySettings(pages_per_participant=pages, answers_per_image_set=answers),
     )
     study, _created = study_setup(spec=spec)
     variants = [

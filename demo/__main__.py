@@ -20,6 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from demo.plan import TOY_BASE_MODEL, DemoPlan
+from study.names import TINY_MODEL, VARIANT_FILE
 
 DEFAULT_BOTS = 30
 MISSING_BASE_MODEL = (
@@ -86,7 +87,7 @@ def plan_from(args: argparse.Namespace) -> DemoPlan:
         DemoPlan(),
         var=args.var.resolve(),
         base_model=args.base_model
-        if args.base_model == "tiny"
+        if args.base_model == TINY_MODEL
         else str(Path(args.base_model).resolve()),
         detectors=args.detectors.resolve(),
         recipe=replace(
@@ -115,7 +116,7 @@ def say(message: str) -> None:
 
 
 def check_inputs(plan: DemoPlan, simulate: int) -> None:
-    if plan.base_model != "tiny" and not (Path(plan.base_model) / "model_index.json").is_file():
+    if plan.base_model != TINY_MODEL and not (Path(plan.base_model) / "model_index.json").is_file():
         raise FileNotFoundError(MISSING_BASE_MODEL.format(folder=plan.base_model))
     if simulate and not plan.detectors.is_file():
         raise FileNotFoundError(MISSING_DETECTORS.format(path=plan.detectors))
@@ -156,7 +157,6 @@ _started = time.time()
 def trained_now(plan: DemoPlan) -> bool:
     """True when an adapter was (re)written during this run: its images must be remade."""
     from demo.training import trained_variants
-    from study.names import VARIANT_FILE
 
     return any(
         (plan.adapter_dir(v) / VARIANT_FILE).stat().st_mtime > _started

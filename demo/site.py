@@ -62,12 +62,12 @@ def setup_study(spec: Path, say=print):
     """Create or update the study from the spec; returns the Study."""
     from django.core.management import call_command
 
+    from study.spec import Purpose, load_spec
     from survey.models import Study
-    from survey.spec import read_survey_spec
 
     say(f"$ python manage.py setup_study {spec}")
     call_command("setup_study", str(spec), verbosity=0, stdout=open(os.devnull, "w"))  # noqa: SIM115
-    return Study.objects.get(slug=read_survey_spec(spec).slug)
+    return Study.objects.get(slug=load_spec(spec, purpose=Purpose.SURVEY).slug)
 
 
 def participant_link(study) -> str:

@@ -61,7 +61,6 @@ SCHEMA = pa.schema(
 )
 assert tuple(SCHEMA.names) == COLUMNS, "the Parquet schema must follow EXPORT_COLUMNS"
 ATTENTION = COLUMNS.index("attention_ok")
-SUBMITTED = COLUMNS.index("submitted_at")
 
 
 class ExportError(ValueError):

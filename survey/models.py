@@ -13,6 +13,15 @@ from django.db import models
 from django.db.models import Q
 
 from generation.models import GeneratedImage, ImageSet
+from study.spec import (
+    DEFAULT_ANSWERS_PER_IMAGE_SET,
+    DEFAULT_ATTENTION_CHECKS,
+    DEFAULT_PAGES_PER_PARTICIPANT,
+    DEFAULT_SECONDS_PER_PAGE,
+    MAX_ATTENTION_CHECKS,
+    QUOTA_NOT_EXCLUDED,
+    QUOTA_VALID,
+)
 
 LANGUAGE_CHOICES = settings.LANGUAGES
 # A page shows at most this many images (the study shows four, one per variant).
@@ -48,11 +57,35 @@ class Study(models.Model):
     public_id = models.CharField(max_length=32, unique=True, default=new_public_id, editable=False)
     title = models.CharField(max_length=300)
     consent_text = models.TextField(
-        blank=True, help_text="Shown on the consent page; a default text when empty."
+        blank=True,
+        help_text="Shown on the consent page; a default text when empty. {minutes} is "
+        "replaced by the estimated duration.",
     )
-    pages_per_participant = models.PositiveSmallIntegerField(default=10)
+    instructions = models.TextField(
+        blank=True, help_text="Shown above the practice page; the built-in ones when empty."
+    )
+    attention_checks = models.PositiveSmallIntegerField(
+        default=DEFAULT_ATTENTION_CHECKS, help_text="Attention questions per participant."
+    )
+    seconds_per_page = models.PositiveSmallIntegerField(
+        default=DEFAULT_SECONDS_PER_PAGE,
+        help_text="Estimated time per ranking page for the consent text, until measured.",
+    )
+    # {language: {"title", "consent_text", "instructions": text, "prompts": {id: text}}}
+    translations = models.JSONField(default=dict, blank=True)
+    pages_per_participant = models.PositiveSmallIntegerField(default=DEFAULT_PAGES_PER_PARTICIPANT)
     answers_per_image_set = models.PositiveSmallIntegerField(
-        default=5, help_text="Target number of answered pages per image set."
+        default=DEFAULT_ANSWERS_PER_IMAGE_SET,
+        help_text="Target number of answered pages per image set.",
+    )
+    quota_counts = models.CharField(
+        max_length=16,
+        choices=[
+            (QUOTA_VALID, "answers of participants who passed their attention checks"),
+            (QUOTA_NOT_EXCLUDED, "every answer of a participant who is not excluded"),
+        ],
+        default=QUOTA_VALID,
+        help_text="Which answers count toward the target (docs/assignment.md).",
     )
     completion_code = models.CharField(max_length=64, default=new_completion_code)
     prolific_completion_url = models.URLField(
@@ -75,6 +108,17 @@ class Study(models.Model):
                 condition=Q(answers_per_image_set__gte=1),
                 name="study_wants_at_least_one_answer",
             ),
+            models.CheckConstraint(
+                condition=Q(attention_checks__lte=MAX_ATTENTION_CHECKS),
+                name="study_attention_checks_in_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(seconds_per_page__gte=1), name="study_page_takes_some_time"
+            ),
+            models.CheckConstraint(
+                condition=Q(quota_counts__in=[QUOTA_VALID, QUOTA_NOT_EXCLUDED]),
+                name="study_quota_rule_is_known",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -90,6 +134,7 @@ class Country(models.Model):
     adjective = models.CharField(max_length=100, help_text="As in 'Chinese culture'.")
     language = models.CharField(max_length=16, choices=LANGUAGE_CHOICES, default="en")
     position = models.PositiveSmallIntegerField(default=0, help_text="Order in the spec.")
+    translations = models.JSONField(default=dict, blank=True)  # {language: {name, adjective}}
 
     class Meta:
         ordering = ["study", "position", "code"]
@@ -123,6 +168,9 @@ class SurveyItem(models.Model):
     note = models.CharField(
         max_length=300, blank=True, help_text="Shown under the question, e.g. ignore artifacts."
     )
+    # {language: {question, best_end, worst_end, note}}; the published wording is
+    # translated by the survey's own catalogue instead.
+    translations = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["study", "position", "key"]
@@ -167,7 +215,10 @@ class Participant(models.Model):
     completed_at = models.DateTimeField(null=True, blank=True)
     completion_code = models.CharField(max_length=64, blank=True)
     attention_ok = models.BooleanField(
-        null=True, blank=True, help_text="Passed every attention check; empty until all answered."
+        null=True,
+        blank=True,
+        help_text="False once a check fails; True when finished with every check passed; "
+        "empty before, or when no check was shown.",
     )
     excluded = models.BooleanField(default=False)
     exclusion_reason = models.TextField(blank=True)
@@ -201,6 +252,9 @@ class Page(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
     page_ms = models.PositiveIntegerField(null=True, blank=True, help_text="Time on page.")
+    # An unanswered page holds its image set's place until then; the participant's
+    # activity renews it (survey.services), so an abandoned page frees its place soon.
+    held_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["participant", "index"]
@@ -271,7 +325,7 @@ class AttentionCheck(models.Model):
         Participant, on_delete=models.CASCADE, related_name="attention_checks"
     )
     page = models.ForeignKey(Page, on_delete=models.CASCADE, related_name="attention_checks")
-    key = models.SlugField(max_length=64, help_text="Which question of the catalogue.")
+    key = models.SlugField(max_length=64, help_text="Which attention question (survey.questions).")
     expected = models.CharField(max_length=64)
     answer = models.CharField(max_length=64, blank=True)
     passed = models.BooleanField(null=True, blank=True)

@@ -2,8 +2,10 @@
 
 Counts per country (participants started, completed, excluded, failing an attention
 check, median time per page) and answers per image set against the study's target.
-Answers count only pages submitted by participants who are not excluded: those are
-the answers the analysis will use, and the ones the assignment balances.
+Two counts per image set: ``answers``, the answers that count toward the target under
+the study's quota rule (by default those of participants who are not excluded and have
+not failed an attention check, the ones the analysis uses and the assignment balances;
+docs/assignment.md), and ``all_answers``, every answered page.
 """
 
 import statistics
@@ -30,6 +32,27 @@ class CountryProgress:
     attention_failed: int = 0
     pages_answered: int = 0
     median_page_ms: int | None = None
+    image_sets: list["ImageSetProgress"] = field(default_factory=list)
+
+    @property
+    def median_page_minutes(self) -> float | None:
+        return None if self.median_page_ms is None else self.median_page_ms / 60_000
+
+    @property
+    def image_sets_reached(self) -> int:
+        return sum(image_set.reached for image_set in self.image_sets)
+
+    @property
+    def answers(self) -> int:
+        return sum(image_set.answers for image_set in self.image_sets)
+
+    @property
+    def all_answers(self) -> int:
+        return sum(image_set.all_answers for image_set in self.image_sets)
+
+    @property
+    def answers_wanted(self) -> int:
+        return sum(image_set.target for image_set in self.image_sets)
 
 
 @dataclass(frozen=True)
@@ -40,8 +63,9 @@ class ImageSetProgress:
     country: str
     prompt_id: str
     seed: int
-    answers: int
+    answers: int  # counted toward the target (the study's quota rule)
     target: int
+    all_answers: int = 0  # every answered page, counted or not
 
     @property
     def reached(self) -> bool:
@@ -74,12 +98,24 @@ class StudyProgress:
         return sum(image_set.answers for image_set in self.image_sets)
 
     @property
+    def all_answers(self) -> int:
+        return sum(image_set.all_answers for image_set in self.image_sets)
+
+    @property
     def answers_wanted(self) -> int:
         return sum(image_set.target for image_set in self.image_sets)
 
     @property
     def image_sets_reached(self) -> int:
         return sum(image_set.reached for image_set in self.image_sets)
+
+    @property
+    def median_page_minutes(self) -> float | None:
+        return None if self.median_page_ms is None else self.median_page_ms / 60_000
+
+    @property
+    def excluded(self) -> int:
+        return sum(country.excluded for country in self.countries)
 
     @property
     def balance(self) -> int | None:
@@ -140,11 +176,17 @@ def study_progress(*, study: Study) -> StudyProgress:
             seed=image_set.seed,
             answers=image_set.answers,
             target=study.answers_per_image_set,
+            all_answers=image_set.all_answers,
         )
         for image_set in selectors.image_set_answer_counts(study=study).order_by(
             "country_code", "prompt_id", "seed"
         )
     ]
+    for image_set in image_sets:
+        row = rows.setdefault(image_set.country, CountryProgress(code=image_set.country, name=""))
+        row.image_sets.append(image_set)
+    for row in rows.values():  # the sets furthest from their target first
+        row.image_sets.sort(key=lambda s: (s.answers - s.target, s.prompt_id, s.seed))
     every_time = [value for values in times.values() for value in values]
     ordered = sorted(rows.values(), key=lambda row: row.code == NO_COUNTRY)
     return StudyProgress(

@@ -3,11 +3,13 @@
 from datetime import timedelta
 from enum import StrEnum
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
 
 from generation.models import ImageSet
+from study.spec import QUOTA_VALID
 
+from .assignment import ImageSetLoad, ShownSoFar, any_room
 from .models import Country, Page, PageImage, Participant, Ranking, Study
 
 
@@ -78,35 +80,78 @@ def image_sets_for_country(*, country: Country) -> QuerySet[ImageSet]:
     )
 
 
-# A page shown but not yet answered holds its image set's place for this long, so many
-# arrivals at once spread over the sets instead of all taking the least-answered one.
-RESERVATION = timedelta(minutes=45)
+# A page shown but not yet answered holds its image set's place for this long after the
+# participant's last activity on it (shown, reloaded, an answer tried), so arrivals at
+# once spread over the sets, and a page abandoned (or opened by a bot) frees its place
+# soon. Published pages take one to two minutes; a page's time beyond this is rare.
+HOLD = timedelta(minutes=10)
 
 
-def image_set_loads(*, country: Country, unseen_by: Participant | None = None) -> list:
-    """(image set pk, load) for the country's sets; load = answers + live reservations.
+def answers_count(*, study: Study, prefix: str = "") -> Q:
+    """Pages whose participant's answers count toward the target under the study's rule.
 
-    Answers of excluded participants do not count. With ``unseen_by``, only the sets
-    that participant has not been shown.
+    "valid": participants not excluded and not failing an attention check (those still
+    taking the study count as pending until a check fails); "not-excluded": every
+    participant not excluded. ``prefix`` reaches pages from another model, e.g.
+    "survey_pages__" from ImageSet.
     """
-    cutoff = timezone.now() - RESERVATION
-    counted = Q(survey_pages__participant__excluded=False) & (
-        Q(survey_pages__submitted_at__isnull=False) | Q(survey_pages__created_at__gte=cutoff)
+    counted = Q(**{f"{prefix}participant__excluded": False})
+    if study.quota_counts == QUOTA_VALID:
+        ok = f"{prefix}participant__attention_ok"
+        counted &= Q(**{f"{ok}__isnull": True}) | Q(**{ok: True})
+    return counted
+
+
+def image_set_loads(*, country: Country) -> list[ImageSetLoad]:
+    """The country's image sets with their counted answers and live holds."""
+    counted = answers_count(study=country.study, prefix="survey_pages__")
+    answered = counted & Q(survey_pages__submitted_at__isnull=False)
+    held = counted & Q(
+        survey_pages__submitted_at__isnull=True, survey_pages__held_until__gt=timezone.now()
     )
-    sets = image_sets_for_country(country=country)
-    if unseen_by is not None:
-        sets = sets.exclude(survey_pages__participant=unseen_by)
-    return list(
-        sets.annotate(load=Count("survey_pages", filter=counted, distinct=True)).values_list(
-            "pk", "load"
+    # A first page reserved on admission and not shown yet: its participant has not
+    # finished the practice, or finished it after the page was made.
+    practice_done = "survey_pages__participant__practice_done_at"
+    unshown = Q(survey_pages__index=0) & (
+        Q(**{f"{practice_done}__isnull": True})
+        | Q(survey_pages__created_at__lt=F(practice_done))
+    )
+    rows = (
+        image_sets_for_country(country=country)
+        .annotate(
+            answers=Count("survey_pages", filter=answered, distinct=True),
+            holds=Count("survey_pages", filter=held & ~unshown, distinct=True),
+            reserved=Count("survey_pages", filter=held & unshown, distinct=True),
         )
+        .order_by("pk")
+        .values_list("pk", "prompt_id", "category", "answers", "holds", "reserved")
+    )
+    return [ImageSetLoad(*row) for row in rows]
+
+
+def shown_so_far(*, participant: Participant) -> ShownSoFar:
+    """The image sets, prompts and categories of the participant's pages, in order."""
+    rows = participant.pages.order_by("index").values_list(
+        "image_set_id", "image_set__prompt_id", "image_set__category"
+    )
+    rows = list(rows)
+    return ShownSoFar(
+        image_sets=frozenset(pk for pk, _prompt, _category in rows),
+        prompts=frozenset(prompt for _pk, prompt, _category in rows),
+        categories=tuple(category for _pk, _prompt, category in rows),
     )
 
 
 def country_is_full(*, country: Country) -> bool:
-    """Every image set of the country has the study's target number of answers."""
-    loads = image_set_loads(country=country)
-    return bool(loads) and min(load for _pk, load in loads) >= country.study.answers_per_image_set
+    """No image set of the country has room for a newcomer (survey.assignment).
+
+    A set has room while its counted answers are short of the target, unless it already
+    has one live hold more than it needs; so open pages alone never close a country for
+    longer than HOLD, and answers that stop counting (a failed check, an exclusion)
+    open it again.
+    """
+    target = country.study.answers_per_image_set
+    return not any_room(image_set_loads(country=country), target=target)
 
 
 def pages_due(*, participant: Participant, country: Country) -> int:
@@ -143,12 +188,14 @@ def page_image_for_participant(*, participant: Participant, public_id: str) -> P
 
 
 def image_set_answer_counts(*, study: Study) -> QuerySet[ImageSet]:
-    """The study's image sets with ``answers``: answered pages by included participants."""
-    answered = Q(survey_pages__submitted_at__isnull=False) & Q(
-        survey_pages__participant__excluded=False
-    )
+    """The study's image sets with ``answers`` (answered pages that count toward the
+    target under the study's rule, see `answers_count`) and ``all_answers`` (every
+    answered page, excluded participants' too)."""
+    answered = Q(survey_pages__submitted_at__isnull=False)
+    counted = answered & answers_count(study=study, prefix="survey_pages__")
     return ImageSet.objects.filter(study_slug=study.slug).annotate(
-        answers=Count("survey_pages", filter=answered, distinct=True)
+        answers=Count("survey_pages", filter=counted, distinct=True),
+        all_answers=Count("survey_pages", filter=answered, distinct=True),
     )
 
 

@@ -64,19 +64,22 @@ class ImageSetProgressSerializer(serializers.Serializer):
     country = serializers.CharField()
     prompt_id = serializers.CharField()
     seed = serializers.IntegerField()
-    answers = serializers.IntegerField()
+    answers = serializers.IntegerField(help_text="Answers that count toward the target.")
+    all_answers = serializers.IntegerField(help_text="Every answered page.")
     target = serializers.IntegerField()
     reached = serializers.BooleanField()
 
 
 class StudyProgressSerializer(serializers.Serializer):
-    """Participants per country and answers per image set (excluded ones not counted)."""
+    """Participants per country and answers per image set: those counted toward the
+    targets under the study's quota rule, and all."""
 
     study = serializers.CharField(source="study.slug")
     started = serializers.IntegerField()
     completed = serializers.IntegerField()
     attention_failed = serializers.IntegerField()
     answers = serializers.IntegerField()
+    all_answers = serializers.IntegerField()
     answers_wanted = serializers.IntegerField()
     image_sets_reached = serializers.IntegerField()
     balance = serializers.IntegerField(

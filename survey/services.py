@@ -15,9 +15,10 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from generation.models import ImageSet
+from study.spec import StudySpec
 
 from . import selectors
-from .catalogue import ATTENTION_BY_KEY, DEMOGRAPHIC_QUESTIONS, STANDARD_ITEMS, attention_plan
+from .assignment import choose_image_set
 from .models import (
     AttentionCheck,
     Country,
@@ -28,7 +29,7 @@ from .models import (
     Study,
     SurveyItem,
 )
-from .spec import SurveySpec
+from .questions import ATTENTION_BY_KEY, DEMOGRAPHIC_QUESTIONS, STANDARD_ITEMS, attention_plan
 
 ERROR_STUDY_CLOSED = _("This study is not accepting new participants at the moment.")
 ERROR_CONSENT_REQUIRED = _("To take part, please tick the box to say that you agree.")
@@ -53,7 +54,13 @@ ERROR_ATTENTION_MISSING = _("Please answer the last question on the page.")
 ERROR_ATTENTION_UNKNOWN = _("Please choose one of the answers offered for the last question.")
 # Researcher-facing, so not translated.
 ERROR_EXCLUSION_REASON = "Please give a reason for the exclusion."
+ERROR_ITEMS_ANSWERED = (
+    "The study {slug!r} already has answers, so its questions cannot change from {old} to "
+    "{new}; reword them instead, or start a new study (another slug)."
+)
 
+# Ties between equally good image sets are broken at random (survey.assignment).
+_RANDOM = random.Random()
 # Time on page is measured in the browser; anything beyond this is a forgotten tab.
 MAX_PAGE_MS = 6 * 60 * 60 * 1000
 PRACTICE_IMAGE_COUNT = 4
@@ -89,23 +96,33 @@ class SubmitResult:
 # --- set-up ---------------------------------------------------------------------------
 
 
+class SetupError(ValueError):
+    """The spec cannot be applied to the study as it stands (researcher-facing)."""
+
+
 @transaction.atomic
-def study_setup(*, spec: SurveySpec) -> tuple[Study, bool]:
-    """Create or update a study, its countries and its four items from a spec.
+def study_setup(*, spec: StudySpec) -> tuple[Study, bool]:
+    """Create or update a study, its countries, its items and its texts from a spec.
 
     Idempotent: running it again with the same spec changes nothing; with an edited
-    spec it updates titles, texts and countries in place. Countries that left the spec
-    are kept (participants may point at them). Returns (study, created).
+    spec it updates titles, texts, wording and countries in place. Countries that left
+    the spec are kept (participants may point at them); the list of items may change
+    only while the study has no answers (SetupError). Returns (study, created).
     """
     defaults = {
         "title": spec.title,
-        "consent_text": spec.consent_text,
-        "pages_per_participant": spec.pages_per_participant,
-        "answers_per_image_set": spec.answers_per_image_set,
-        "prolific_completion_url": spec.prolific_completion_url,
+        "consent_text": spec.survey.consent_text,
+        "instructions": spec.survey.instructions,
+        "attention_checks": spec.survey.attention_checks,
+        "seconds_per_page": spec.survey.seconds_per_page,
+        "pages_per_participant": spec.survey.pages_per_participant,
+        "answers_per_image_set": spec.survey.answers_per_image_set,
+        "prolific_completion_url": spec.survey.prolific_completion_url,
+        "translations": _study_translations(spec),
+        "quota_counts": spec.survey.quota_counts,
     }
-    if spec.completion_code:
-        defaults["completion_code"] = spec.completion_code
+    if spec.survey.completion_code:
+        defaults["completion_code"] = spec.survey.completion_code
     study, created = Study.objects.update_or_create(slug=spec.slug, defaults=defaults)
     for position, country in enumerate(spec.countries):
         Country.objects.update_or_create(
@@ -116,22 +133,61 @@ def study_setup(*, spec: SurveySpec) -> tuple[Study, bool]:
                 "adjective": country.adjective,
                 "language": country.language,
                 "position": position,
+                "translations": _plain(country.translations),
             },
         )
-    for position, wording in enumerate(STANDARD_ITEMS):
-        SurveyItem.objects.get_or_create(
-            study=study,
-            key=wording.key,
-            defaults={
-                "position": position,
-                "question": wording.question,
-                "best_end": wording.best_end,
-                "worst_end": wording.worst_end,
-                "shows_prompt": wording.shows_prompt,
-                "note": wording.note,
-            },
-        )
+    _items_setup(study, spec)
     return study, created
+
+
+def _plain(translations) -> dict:
+    return {language: dict(texts) for language, texts in translations.items()}
+
+
+def _study_translations(spec: StudySpec) -> dict:
+    """The spec's texts by language: title, consent, instructions, prompt descriptions."""
+    texts: dict[str, dict] = _plain(spec.translations)
+    for language, own in spec.survey.translations.items():
+        texts.setdefault(language, {}).update(own)
+    for _country, prompt in spec.prompts():
+        for language, own in prompt.translations.items():
+            texts.setdefault(language, {}).setdefault("prompts", {})[prompt.id] = own["text"]
+    return texts
+
+
+def _items_setup(study: Study, spec: StudySpec) -> None:
+    standard = {wording.key: wording for wording in STANDARD_ITEMS}
+    wanted = []
+    for item in spec.survey.items:
+        source = standard[item.key] if item.published_wording else item
+        wanted.append(
+            {
+                "key": item.key,
+                "question": source.question,
+                "best_end": source.best_end,
+                "worst_end": source.worst_end,
+                "shows_prompt": source.shows_prompt,
+                "note": source.note,
+                "translations": {} if item.published_wording else _plain(item.translations),
+            }
+        )
+    existing = list(study.items.order_by("position"))
+    old_keys, new_keys = [i.key for i in existing], [w["key"] for w in wanted]
+    if set(old_keys) != set(new_keys) and Ranking.objects.filter(item__study=study).exists():
+        raise SetupError(
+            ERROR_ITEMS_ANSWERED.format(
+                slug=study.slug, old=", ".join(old_keys), new=", ".join(new_keys)
+            )
+        )
+    study.items.exclude(key__in=new_keys).delete()
+    # Positions are unique per study: move the kept items out of the way first.
+    for offset, item in enumerate(study.items.all()):
+        item.position = 1000 + offset
+        item.save(update_fields=["position"])
+    for position, wording in enumerate(wanted):
+        SurveyItem.objects.update_or_create(
+            study=study, key=wording["key"], defaults={**wording, "position": position}
+        )
 
 
 # --- a participant's steps --------------------------------------------------------------
@@ -182,6 +238,9 @@ def participant_profile_set(
     """Store the chosen country (cultural affiliation) and the demographic answers.
 
     The country's language becomes the participant's unless they already chose one.
+    Choosing a country admits the participant: their first page is reserved at once,
+    under the same locks as every assignment, so a country is refused only when no
+    image set has room (docs/assignment.md), and arrivals at once cannot all slip in.
     Once pages are assigned the country can no longer change.
     """
     if participant.consent_at is None:
@@ -193,8 +252,21 @@ def participant_profile_set(
         raise SurveyError(ERROR_COUNTRY_LOCKED)
     if selectors.pages_due(participant=participant, country=country) == 0:
         raise SurveyError(ERROR_COUNTRY_EMPTY)
-    if participant.country_id != country.pk and selectors.country_is_full(country=country):
-        raise SurveyError(ERROR_COUNTRY_FULL)
+    answers = _demographics_checked(demographics)
+    with transaction.atomic():
+        # Lock in the order page_next_for_participant does: participant, then country.
+        Participant.objects.select_for_update().filter(pk=participant.pk).exists()
+        country = Country.objects.select_related("study").select_for_update().get(pk=country.pk)
+        if not participant.pages.exists() and _page_assign(participant, country) is None:
+            raise SurveyError(ERROR_COUNTRY_FULL)
+        participant.country = country
+        participant.demographics = answers
+        participant.language = participant.language or country.language
+        participant.save(update_fields=["country", "demographics", "language"])
+    return participant
+
+
+def _demographics_checked(demographics: Mapping[str, str]) -> dict[str, str]:
     answers, problems = {}, []
     for question in DEMOGRAPHIC_QUESTIONS:
         value = demographics.get(question.key, "")
@@ -203,11 +275,7 @@ def participant_profile_set(
         answers[question.key] = value
     if problems:
         raise SurveyError(*problems)
-    participant.country = country
-    participant.demographics = answers
-    participant.language = participant.language or country.language
-    participant.save(update_fields=["country", "demographics", "language"])
-    return participant
+    return answers
 
 
 def participant_language_set(*, participant: Participant, language: str) -> Participant:
@@ -222,6 +290,7 @@ def practice_submit(
 ) -> Participant:
     """Check the practice page like a real one; only the fact it was done is stored."""
     _check_permutations(ranks, item_keys=["practice"], positions=range(1, PRACTICE_IMAGE_COUNT + 1))
+    _hold_renew(participant.pages.all())  # the page reserved on admission waits for them
     if participant.practice_done_at is None:
         participant.practice_done_at = timezone.now()
         participant.save(update_fields=["practice_done_at"])
@@ -234,38 +303,93 @@ def practice_submit(
 def page_next_for_participant(*, participant: Participant) -> Page | None:
     """The participant's open page, or a newly assigned one; None when they are done.
 
-    A participant sees only their country's image sets, never one twice, and the
-    least-answered first. The participant and country rows are locked for the
-    assignment (SELECT ... FOR UPDATE on PostgreSQL; SQLite serialises writers), so
-    participants arriving at once see each other's reservations and spread out.
+    A participant sees only their country's image sets, never one twice, each prompt
+    once while any is left, categories spread out, the least-answered first, and only
+    sets with room (survey.assignment). Showing the open page renews its hold. The
+    participant and country rows are locked for the assignment (SELECT ... FOR UPDATE
+    on PostgreSQL; SQLite serialises writers), so participants arriving at once see
+    each other's holds and spread out.
     """
     with transaction.atomic():
         participant = Participant.objects.select_for_update().get(pk=participant.pk)
-        country = Country.objects.select_for_update().get(pk=participant.country_id)
+        country = (
+            Country.objects.select_related("study")
+            .select_for_update()
+            .get(pk=participant.country_id)
+        )
         open_page = selectors.page_open_for_participant(participant=participant)
         if open_page is not None:
-            return open_page
+            return _page_kept_or_moved(open_page, participant, country)
+        page = None
         due = selectors.pages_due(participant=participant, country=country)
-        index = participant.pages.count()
-        image_set = None
-        if index < due:
-            image_set = _least_answered_image_set(participant=participant, country=country)
-        if image_set is None:
-            # Nothing left to show (image sets may also have been withdrawn meanwhile):
+        if participant.pages.count() < due:
+            page = _page_assign(participant, country)
+        if page is None:
+            # Nothing left to show, or no set with room (every one has its answers):
             # the participant has done all we can ask, so they get their code.
             _complete(participant)
-            return None
-        return _page_create(participant=participant, image_set=image_set, index=index, due=due)
+        return page
 
 
-def _least_answered_image_set(*, participant: Participant, country: Country) -> ImageSet | None:
-    candidates = selectors.image_set_loads(country=country, unseen_by=participant)
-    if not candidates:
+def _page_assign(participant: Participant, country: Country) -> Page | None:
+    """Reserve the next page for the participant (rows locked by the caller), or None."""
+    chosen = choose_image_set(
+        selectors.image_set_loads(country=country),
+        shown=selectors.shown_so_far(participant=participant),
+        target=country.study.answers_per_image_set,
+        rng=_RANDOM,
+    )
+    if chosen is None:
         return None
-    least = min(load for _pk, load in candidates)
-    # Ties are broken at random so equally loaded sets are used evenly.
-    chosen = random.choice([pk for pk, load in candidates if load == least])
-    return ImageSet.objects.get(pk=chosen)
+    index = participant.pages.count()
+    due = selectors.pages_due(participant=participant, country=country)
+    image_set = ImageSet.objects.get(pk=chosen.pk)
+    return _page_create(participant=participant, image_set=image_set, index=index, due=due)
+
+
+def _page_kept_or_moved(page: Page, participant: Participant, country: Country) -> Page:
+    """The open page with its hold renewed, or a fresh choice when `_page_may_move`."""
+    if _page_may_move(page, participant, country):
+        return _page_moved(page, participant, country)
+    _hold_renew(Page.objects.filter(pk=page.pk))
+    page.refresh_from_db(fields=["held_until"])
+    return page
+
+
+def _page_may_move(page: Page, participant: Participant, country: Country) -> bool:
+    """Whether the open page, never answered, is chosen again now.
+
+    The page reserved on admission is chosen again when first shown, with the loads of
+    that moment: chosen before the practice page, it would fix every arrival's first
+    set long before it is ranked and upset the balance. A page whose hold lapsed is
+    chosen again when others have meanwhile filled its set, so a participant coming
+    back late does not push a set past its bound.
+    """
+    practice_done = participant.practice_done_at
+    if page.index == 0 and practice_done is not None and page.created_at < practice_done:
+        return True
+    if page.held_until is not None and page.held_until > timezone.now():
+        return False
+    target = country.study.answers_per_image_set
+    loads = selectors.image_set_loads(country=country)
+    return any(s.pk == page.image_set_id and not s.has_room(target) for s in loads)
+
+
+def _page_moved(page: Page, participant: Participant, country: Country) -> Page:
+    """Replace an unanswered page by a page of the set chosen now (or of the same set,
+    when no other has room: the participant was admitted and keeps a page)."""
+    image_set, index = page.image_set, page.index
+    page.delete()
+    moved = _page_assign(participant, country)
+    if moved is None:
+        due = selectors.pages_due(participant=participant, country=country)
+        moved = _page_create(participant=participant, image_set=image_set, index=index, due=due)
+    return moved
+
+
+def _hold_renew(pages) -> None:
+    """Activity on an open page: hold its set's place for another HOLD from now."""
+    pages.filter(submitted_at__isnull=True).update(held_until=timezone.now() + selectors.HOLD)
 
 
 def _page_create(*, participant: Participant, image_set: ImageSet, index: int, due: int) -> Page:
@@ -273,13 +397,17 @@ def _page_create(*, participant: Participant, image_set: ImageSet, index: int, d
     images = list(image_set.images.order_by("pk"))
     random.Random(shuffle_seed).shuffle(images)
     page = Page.objects.create(
-        participant=participant, image_set=image_set, index=index, shuffle_seed=shuffle_seed
+        participant=participant,
+        image_set=image_set,
+        index=index,
+        shuffle_seed=shuffle_seed,
+        held_until=timezone.now() + selectors.HOLD,
     )
     PageImage.objects.bulk_create(
         PageImage(page=page, image=image, position=position)
         for position, image in enumerate(images, start=1)
     )
-    for key in attention_plan(due).get(index, []):
+    for key in attention_plan(due, participant.study.attention_checks).get(index, []):
         AttentionCheck.objects.get_or_create(
             participant=participant,
             key=key,
@@ -306,6 +434,8 @@ def ranking_submit(
     of an answered page stores nothing and reports ``stored=False``.
     """
     attention = attention or {}
+    # Trying to answer is activity, even when the answer is refused below.
+    _hold_renew(Page.objects.filter(participant=participant, public_id=page_public_id))
     with transaction.atomic():
         page = (
             Page.objects.select_for_update()
@@ -332,11 +462,19 @@ def ranking_submit(
             check.passed = check.answer == check.expected
             check.answered_at = now
             check.save(update_fields=["answer", "passed", "answered_at"])
+        if not all(check.passed for check in checks):
+            _attention_failed(participant)
         page.submitted_at = now
         page.page_ms = _page_ms(page, page_ms, now)
         page.save(update_fields=["submitted_at", "page_ms"])
         completed = _complete_if_done(participant=participant)
     return SubmitResult(page=page, stored=True, completed=completed)
+
+
+def _attention_failed(participant: Participant) -> None:
+    """A failed check is known at once: from now on the participant's answers no longer
+    count toward the targets (quota rule "valid"), and the export already flags them."""
+    Participant.objects.filter(pk=participant.pk).update(attention_ok=False)
 
 
 def _check_permutations(ranks, *, item_keys, positions) -> None:
@@ -395,7 +533,11 @@ def _complete(participant: Participant) -> None:
     if participant.completed_at is not None:
         return
     checks = list(participant.attention_checks.values_list("passed", flat=True))
-    participant.attention_ok = bool(checks) and all(checks)
+    # A study without checks has nothing to fail; otherwise every check shown must be
+    # answered and passed. No check shown at all (the targets filled before a page with
+    # one came): no verdict, which the export and the quotas count as passed.
+    expected = participant.study.attention_checks
+    participant.attention_ok = True if expected == 0 else (all(checks) if checks else None)
     participant.completed_at = timezone.now()
     participant.completion_code = participant.study.completion_code
     participant.save(update_fields=["attention_ok", "completed_at", "completion_code"])

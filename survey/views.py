@@ -20,9 +20,8 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from . import selectors, services
+from . import selectors, services, texts
 from .blinding import PRACTICE_SHADES, image_blinded_png, practice_png
-from .catalogue import ATTENTION_BY_KEY, DEFAULT_CONSENT_TEXT, DEMOGRAPHIC_QUESTIONS
 from .forms import (
     MTURK_PREVIEW,
     RecruitmentError,
@@ -34,6 +33,7 @@ from .forms import (
     recruitment_from_fields,
 )
 from .models import Participant, Study
+from .questions import ATTENTION_BY_KEY, DEFAULT_CONSENT_TEXT, DEMOGRAPHIC_QUESTIONS
 from .selectors import Step
 
 ERROR_RECRUIT_LINK = gettext_lazy(
@@ -156,9 +156,10 @@ def consent(request, study, participant):
             errors = error.messages
         else:
             return redirect("survey:profile", study_id=study.public_id)
+    consent_text = texts.study_text(study, "consent_text") or _(DEFAULT_CONSENT_TEXT)
     context = {
         "study": study,
-        "consent_text": study.consent_text or _(DEFAULT_CONSENT_TEXT),
+        "consent_text": consent_text.replace("{minutes}", str(texts.consent_minutes(study))),
         "errors": errors,
     }
     return render(request, "survey/consent.html", context, status=400 if errors else 200)
@@ -187,7 +188,8 @@ def profile(request, study, participant):
     context = {
         "study": study,
         "countries": [
-            {"code": c.code, "name": _(c.name)} for c in selectors.countries_for_study(study=study)
+            {"code": c.code, "name": texts.country_text(c, "name")}
+            for c in selectors.countries_for_study(study=study)
         ],
         "questions": [
             {
@@ -238,6 +240,7 @@ def practice(request, study, participant):
     }
     context = {
         "study": study,
+        "instructions": texts.study_text(study, "instructions"),
         "items": [_item_rows(item, images, ranks)],
         "errors": errors,
         "action": request.path,
@@ -287,8 +290,7 @@ def rank_submit(request, study, participant, page_id):
 
 
 def _render_page(request, study, participant, page, *, ranks=None, errors=(), status=200):
-    country = participant.country
-    adjective = _(country.adjective)
+    adjective = texts.country_text(participant.country, "adjective")
     images = [
         {
             "position": shown.position,
@@ -300,15 +302,15 @@ def _render_page(request, study, participant, page, *, ranks=None, errors=(), st
         for shown in selectors.page_images_for_display(page=page)
     ]
     items = []
+    description = texts.prompt_description(
+        study, page.image_set.prompt_id, page.image_set.prompt
+    )
     for number, item in enumerate(study.items.all(), start=1):
         wording = {
             "key": item.key,
             "number": number,
-            "question": _(item.question).replace("{adjective}", adjective),
-            "best_end": _(item.best_end).replace("{adjective}", adjective),
-            "worst_end": _(item.worst_end).replace("{adjective}", adjective),
-            "note": _(item.note) if item.note else "",
-            "prompt": page.image_set.prompt if item.shows_prompt else "",
+            **texts.item_wording(item, adjective),
+            "prompt": description if item.shows_prompt else "",
         }
         items.append(_item_rows(wording, images, ranks or {}))
     answered, due = selectors.page_progress(participant=participant)

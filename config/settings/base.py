@@ -9,6 +9,8 @@ from pathlib import Path
 
 import environ
 
+from study.names import LANGUAGES as PARTICIPANT_LANGUAGES
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 env = environ.Env()
@@ -104,13 +106,7 @@ else:
 
 # --- i18n -----------------------------------------------------------------------------
 LANGUAGE_CODE = "en"
-LANGUAGES = [
-    ("en", "English"),
-    ("zh-hans", "简体中文"),
-    ("hi", "हिन्दी"),
-    ("ko", "한국어"),
-    ("es", "Español"),
-]
+LANGUAGES = list(PARTICIPANT_LANGUAGES.items())
 LOCALE_PATHS = [BASE_DIR / "survey" / "locale"]
 USE_I18N = True
 TIME_ZONE = "UTC"

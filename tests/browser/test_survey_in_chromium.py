@@ -4,51 +4,14 @@ Ranks one page by dragging with the mouse and another with the keyboard, at phon
 width, and saves a screenshot of every step under test-artifacts/.
 """
 
-from pathlib import Path
-
 import pytest
 
 from survey.models import Page, Participant, Ranking
 from tests.survey.factories import COUNTRIES, make_study
 
-playwright_api = pytest.importorskip("playwright.sync_api")
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "survey"
-PHONE = {"width": 390, "height": 844}
+from .chromium import ARTIFACTS, new_page, playwright_api
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def chromium(monkeypatch):
-    # Playwright's sync API runs an event loop in this thread; the ORM calls the test
-    # makes between browser steps are ordinary synchronous ones. Set for this test only:
-    # the variable must not leak into other tests' subprocesses.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Debian's chromium is missing: run `make test`, which installs it.")
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with playwright_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-def new_page(browser, **options):
-    context = browser.new_context(viewport=PHONE, locale="en-GB", **options)
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    return page
 
 
 @pytest.fixture

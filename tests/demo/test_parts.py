@@ -13,8 +13,7 @@ from demo.plan import DemoPlan
 from demo.preference import UNKNOWN_CATEGORY, judge, noisy_ranks
 from demo.report_note import mark_report_simulated, simulated_note
 from demo.study_spec import study_spec_text
-from generation.spec import parse_spec
-from survey.spec import parse_survey_spec
+from study.spec import Purpose, parse_spec
 from toyworld.detectors import detector_depictions, fit_detectors
 from toyworld.world import CATEGORIES, Depiction, render_array
 
@@ -41,7 +40,7 @@ def test_the_demo_spec_is_accepted_by_generate_batch_and_setup_study(tmp_path):
         (plan.adapter_dir(variant) / "pytorch_lora_weights.safetensors").write_bytes(b"{}")
     data = tomllib.loads(study_spec_text(plan))
     spec = parse_spec(study_spec_text(plan), path=tmp_path / "study.toml")
-    survey = parse_survey_spec(data)
+    survey = parse_spec(study_spec_text(plan), path=tmp_path / "study.toml", purpose=Purpose.SURVEY)
     assert [v.key for v in spec.variants] == ["pretrained", "scoft-m", "scoft-mp", "scoft-mpc"]
     assert spec.image_set_count == plan.image_sets_expected == 40
     assert [c.name for c in survey.countries] == [

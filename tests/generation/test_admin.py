@@ -3,8 +3,8 @@
 import pytest
 from django.urls import reverse
 
-from generation.generate import Processes, batch_generate
 from generation.models import GeneratedImage, ImageSet, ModelVariant
+from generation.services.generate import Processes, batch_generate
 
 from .conftest import FakeBackend
 

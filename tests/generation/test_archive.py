@@ -3,7 +3,7 @@
 import pytest
 from PIL import Image
 
-from generation import archive
+from generation.services import archive
 
 
 def entry(job="a/p/1", file="a.png", sha="0" * 64, recipe="r"):

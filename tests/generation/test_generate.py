@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from generation import archive
-from generation.generate import Planned, Processes, Progress, Summary, batch_generate
 from generation.models import GeneratedImage, ImageSet, ModelVariant
+from generation.services import archive
+from generation.services.generate import Planned, Processes, Progress, Summary, batch_generate
 
 from .conftest import Crash, FakeBackend
 

@@ -12,14 +12,14 @@ import pytest
 from django.core.management import CommandError, call_command
 from PIL import Image
 
-from generation import archive
-from generation.generate import accelerate_processes, sampler_settings
 from generation.management.commands.generate_batch import (
     BAD_BATCH_SIZE,
     BAD_SAMPLER,
     SOME_IMAGES_FAILED,
 )
 from generation.models import GeneratedImage, ImageSet
+from generation.services import archive
+from generation.services.generate import accelerate_processes, sampler_settings
 
 from .conftest import spec_text
 

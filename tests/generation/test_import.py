@@ -1,17 +1,18 @@
 """import_batch: image sets made elsewhere, including the published survey's folder layout."""
 
 import csv
+import io
 from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
 from PIL import Image
 
-from generation import archive
-from generation import importing as I
-from generation.importing import ImportProblems, import_apply, import_plan
 from generation.models import GeneratedImage, ImageSet, ModelVariant
-from generation.spec import load_spec
+from generation.services import archive
+from generation.services import importing as I
+from generation.services.importing import ImportProblems, import_apply, import_plan
+from study.spec import load_spec
 
 from .conftest import spec_text
 
@@ -383,3 +384,86 @@ def test_a_published_csv_given_alone_reads_paths_from_its_folders_parent(survey_
     plan = import_plan(survey_images / "China" / "China_files.csv", study_slug="s")
     assert plan.image_set_count == 2
     assert {image.record.country_code for image in plan.images} == {"CN"}
+
+
+def test_skip_incomplete_imports_every_complete_row_and_lists_the_others(
+    survey_images, media_root
+):
+    """Three images of one set missing, one truncated PNG, one image of another size."""
+    china, nigeria = survey_images / "China", survey_images / "Nigeria"
+    for folder in FOLDERS[1:]:
+        (china / folder / "0.png").unlink()
+    truncated = china / "positive" / "1.png"
+    truncated.write_bytes(truncated.read_bytes()[:-40])
+    Image.new("RGB", (24, 20), (5, 5, 5)).save(nigeria / "baseline" / "0.png")
+    published_country(survey_images, "Korea", ["A hanok village", "Tteokbokki"])
+    for number, image in enumerate(sorted((survey_images / "Korea").rglob("*.png"))):
+        write_image(image, (200, 7 * number, 99))  # China's have the same colours
+
+    with pytest.raises(CommandError) as caught:  # without the flag: all or nothing
+        call_command("import_batch", str(survey_images), "--study", "s", stdout=io.StringIO())
+    assert "5 problem(s); nothing was imported" in str(caught.value)
+    assert GeneratedImage.objects.count() == 0
+
+    out = io.StringIO()
+    call_command(
+        "import_batch", str(survey_images), "--study", "s", "--skip-incomplete", stdout=out
+    )
+    assert sorted(ImageSet.objects.values_list("country_code", "prompt")) == [
+        ("KR", "A hanok village"),
+        ("KR", "Tteokbokki"),
+    ]
+    assert GeneratedImage.objects.count() == 8
+    report = out.getvalue()
+    missing = [
+        I.FILE_MISSING.format(
+            csv="China_files.csv", line=2, column=column, path=f"China/{folder}/0.png"
+        )
+        for column, folder in zip(PUBLISHED[2:5], FOLDERS[1:], strict=True)
+    ]
+    assert f"Skipped China_files.csv line 2 ('A temple in Beijing'): {'; '.join(missing)}" in report
+    assert (
+        "Skipped China_files.csv line 3 ('Dumplings on a table'): "
+        + I.FILE_UNREADABLE.format(
+            csv="China_files.csv", line=3, column="Positive", path="China/positive/1.png"
+        )
+    ) in report
+    assert (
+        "Skipped Nigeria_files.csv line 2 ('A market in Lagos'): "
+        + I.WRONG_SIZE.format(
+            csv="Nigeria_files.csv",
+            line=2,
+            column="Pure Finetune",
+            path="Nigeria/baseline/0.png",
+            width=24,
+            height=20,
+            common_width=12,
+            common_height=10,
+        )
+    ) in report
+    assert "Skipped 3 incomplete rows; nothing was written for them." in report
+    # Nothing of a skipped row reached the media folder either.
+    assert len(list(media_root.rglob("*.png"))) == 8
+
+
+def test_an_import_spec_without_variants_prompts_or_seeds_uses_the_published_layout(
+    survey_images, tmp_path
+):
+    spec = tmp_path / "study.toml"
+    spec.write_text(
+        '[study]\nslug = "published"\ntitle = "The published survey"\n\n'
+        '[[countries]]\ncode = "CN"\nname = "China"\nadjective = "Chinese"\n'
+        'language = "zh-hans"\n',
+        encoding="utf-8",
+    )
+    call_command("import_batch", str(survey_images), "--spec", str(spec), stdout=io.StringIO())
+    assert list(ModelVariant.objects.values_list("key", flat=True)) == [
+        "pretrained",
+        "scoft-m",
+        "scoft-mp",
+        "scoft-mpc",
+    ]
+    assert set(ImageSet.objects.values_list("study_slug", "country_code")) == {
+        ("published", "CN"),
+        ("published", "NG"),
+    }

@@ -2,7 +2,7 @@
 
 import pytest
 
-from generation.plan import batches, plan_jobs, shard, shard_bounds
+from generation.services.plan import batches, plan_jobs, shard, shard_bounds
 
 
 def test_jobs_are_every_variant_times_prompt_times_seed(write_spec):

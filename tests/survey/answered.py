@@ -1,6 +1,6 @@
 """Participants who answered pages, made through the services (fast; no HTTP)."""
 
-from survey.catalogue import ATTENTION_BY_KEY
+from survey.questions import ATTENTION_BY_KEY
 from survey.services import Recruitment, page_next_for_participant, ranking_submit
 
 

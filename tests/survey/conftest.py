@@ -1,5 +1,5 @@
 import pytest
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from survey.services import (
     Recruitment,
@@ -7,6 +7,14 @@ from survey.services import (
     participant_profile_set,
     participant_start,
 )
+
+
+@pytest.fixture(autouse=True)
+def english_after_each_test():
+    """A page in a participant's language activates it for the thread (as each request
+    does in production); the next test must not inherit it."""
+    yield
+    translation.deactivate()
 
 
 @pytest.fixture

@@ -6,13 +6,14 @@ strips them.
 """
 
 import io
+from pathlib import Path
 
 from django.core.files.base import ContentFile
 from PIL import Image, PngImagePlugin
 
 from generation.models import GeneratedImage, ImageSet, ModelVariant
+from study.spec import Country, StudySpec, SurveySettings
 from survey.services import study_setup
-from survey.spec import CountrySpec, SurveySpec
 
 VARIANTS = (
     ("pretrained", "Stable Diffusion", "CompVis/stable-diffusion-v1-4", ""),
@@ -21,22 +22,21 @@ VARIANTS = (
     ("scoft", "SCoFT full model", "CompVis/stable-diffusion-v1-4", "adapters/scoft-all"),
 )
 COUNTRIES = (
-    CountrySpec(code="NG", name="Nigeria", adjective="Nigerian", language="en"),
-    CountrySpec(code="CN", name="China", adjective="Chinese", language="zh-hans"),
-    CountrySpec(code="IN", name="India", adjective="Indian", language="hi"),
-    CountrySpec(code="KR", name="Korea", adjective="Korean", language="ko"),
-    CountrySpec(code="MX", name="Mexico", adjective="Mexican", language="es"),
+    Country(code="NG", name="Nigeria", adjective="Nigerian", language="en"),
+    Country(code="CN", name="China", adjective="Chinese", language="zh-hans"),
+    Country(code="IN", name="India", adjective="Indian", language="hi"),
+    Country(code="KR", name="Korea", adjective="Korean", language="ko"),
+    Country(code="MX", name="Mexico", adjective="Mexican", language="es"),
 )
 
 
-def survey_spec(slug="demo", countries=COUNTRIES[:2], pages=3, answers=10, **extra) -> SurveySpec:
-    return SurveySpec(
+def survey_spec(slug="demo", countries=COUNTRIES[:2], pages=3, answers=10, **extra) -> StudySpec:
+    return StudySpec(
+        path=Path("study.toml"),
         slug=slug,
         title="How well do these images show your culture?",
-        countries=list(countries),
-        pages_per_participant=pages,
-        answers_per_image_set=answers,
-        **extra,
+        countries=tuple(countries),
+        survey=SurveySettings(pages_per_participant=pages, answers_per_image_set=answers, **extra),
     )
 
 

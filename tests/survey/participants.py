@@ -8,17 +8,16 @@ import random
 import re
 from html import unescape
 
+from survey.questions import ATTENTION_QUESTIONS
+
 SELECT = re.compile(r'<select id="(rank-[^"]+)" name="(rank-[^"]+)"')
 ACTION = re.compile(r'<form method="post" action="([^"]+)" class="ranking"')
 ATTENTION = re.compile(r'name="(attention-[\w-]+)" value="([^"]+)"')
 IMAGE = re.compile(r'<img src="([^"]+)"')
 CSRF = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 RANK_FIELD = re.compile(r"^rank-(?P<item>[-\w]+)-(?P<position>\d+)$")
-ATTENTION_ANSWERS = {
-    "attention-colour": "purple",
-    "attention-number": "7",
-    "attention-animal": "cat",
-}
+# A careful participant: the answer each attention question asks for.
+ATTENTION_ANSWERS = {f"attention-{q.key}": q.expected for q in ATTENTION_QUESTIONS}
 
 
 class SimulatedParticipant:

@@ -109,13 +109,26 @@ def test_progress_counts_participants_answers_attention_and_time_per_page(study,
     assert (rows["IN"].started, rows["IN"].completed, rows["IN"].excluded) == (2, 1, 1)
     assert rows["CN"].median_page_ms == 15_000
     assert (rows["IN"].pages_answered, rows["IN"].median_page_ms) == (1, 5_000)
-    # CN: 2 participants x 3 pages over 3 sets; IN: 1 counted page (the excluded don't count).
-    answers = {(s.country, s.prompt_id): s.answers for s in progress.image_sets}
-    assert sum(v for (c, _), v in answers.items() if c == "CN") == 6
-    assert sum(v for (c, _), v in answers.items() if c == "IN") == 1
-    assert progress.image_sets_reached == 3
+    # CN: 2 participants x 3 pages over 3 sets, of which the 3 of the one failing a check
+    # do not count; IN: 1 counted page (the excluded don't count) of 4.
+    counted = {(s.country, s.prompt_id): s.answers for s in progress.image_sets}
+    every = {(s.country, s.prompt_id): s.all_answers for s in progress.image_sets}
+    assert sum(v for (c, _), v in counted.items() if c == "CN") == 3
+    assert sum(v for (c, _), v in every.items() if c == "CN") == 6
+    assert sum(v for (c, _), v in counted.items() if c == "IN") == 1
+    assert sum(v for (c, _), v in every.items() if c == "IN") == 4
+    assert (progress.answers, progress.all_answers) == (4, 10)
+    assert progress.image_sets_reached == 0
     assert progress.answers_wanted == 6 * 2
-    assert progress.balance == 2
+    assert progress.balance == 1
+    # The per-country summary: sets, sets at target, answers counted and all.
+    cn, india = rows["CN"], rows["IN"]
+    assert (len(cn.image_sets), cn.image_sets_reached, cn.answers, cn.all_answers) == (3, 0, 3, 6)
+    assert (len(india.image_sets), india.image_sets_reached, india.answers) == (3, 0, 1)
+    assert india.all_answers == 4
+    assert rows["CN"].median_page_minutes == 0.25
+    # Within a country the sets furthest from their target come first.
+    assert [s.answers for s in rows["IN"].image_sets] == [0, 0, 1]
 
 
 def test_progress_page_shows_the_study_to_staff(staff, study, ready_participant):
@@ -123,8 +136,11 @@ def test_progress_page_shows_the_study_to_staff(staff, study, ready_participant)
     response = staff.get(reverse("admin:survey_study_progress", args=[study.pk]))
     html = response.content.decode()
     assert response.status_code == 200
-    assert "Participants per country" in html and "Answers per image set" in html
+    assert "Per country" in html and "Answers per image set" in html
     assert "0 of 6 image sets have the" in html
+    # A summary row per country, then each country's sets folded away.
+    assert html.index('id="countries"') < html.index('<details class="sets" id="sets-CN">')
+    assert "CN China: 0 of 3 sets at target" in html
 
 
 def test_a_staff_member_without_the_view_permission_cannot_see_progress(client, study):

@@ -5,8 +5,8 @@ from django.db import IntegrityError
 from django.utils import timezone
 
 from survey import selectors
-from survey.catalogue import attention_plan
 from survey.models import AttentionCheck, Page, Participant, Ranking, Study, SurveyItem
+from survey.questions import attention_plan
 from survey.services import (
     ERROR_ATTENTION_MISSING,
     ERROR_CONSENT_REQUIRED,
@@ -323,11 +323,18 @@ def test_a_failed_attention_check_is_recorded_not_refused(ready_participant):
     assert AttentionCheck.objects.filter(participant=participant, passed=False).count() == 2
 
 
+@pytest.mark.parametrize("checks", [0, 1, 2, 3, 6])
 @pytest.mark.parametrize("pages", [1, 2, 3, 5, 10, 40])
-def test_every_participant_gets_two_attention_checks_on_their_pages(pages):
-    plan = attention_plan(pages)
-    assert sum(len(keys) for keys in plan.values()) == 2
+def test_every_participant_gets_the_studys_attention_checks_spread_over_their_pages(
+    pages, checks
+):
+    plan = attention_plan(pages, checks)
+    keys = [key for keys in plan.values() for key in keys]
+    assert len(keys) == len(set(keys)) == checks
     assert all(0 <= index < pages for index in plan)
+    # Spread: as many pages as possible carry one, and no page more than its share.
+    assert len(plan) == min(checks, pages)
+    assert max((len(k) for k in plan.values()), default=0) <= -(-checks // pages)
 
 
 def test_the_last_page_completes_the_study_with_the_code(ready_participant):

@@ -5,15 +5,15 @@ import io
 import pytest
 from django.core.management import CommandError, call_command
 
-from survey.models import Country, Study
-from survey.spec import (
-    ERROR_SPEC_COUNTRY_FIELD,
-    ERROR_SPEC_LANGUAGE,
-    ERROR_SPEC_NAMES_VARIANT,
-    ERROR_SPEC_NO_COUNTRIES,
-    ERROR_SPEC_NOT_TOML,
-    ERROR_SPEC_POSITIVE,
+from study.spec import (
+    BAD_LANGUAGE,
+    BAD_NUMBER,
+    MISSING_KEY,
+    NAMES_VARIANT,
+    NO_COUNTRIES,
+    NOT_TOML,
 )
+from survey.models import Country, Study
 
 SPEC = """
 [study]
@@ -87,23 +87,28 @@ def test_setup_study_twice_changes_nothing(tmp_path):
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("[study\nslug=", ERROR_SPEC_NOT_TOML.split("{")[0]),
-        ('[study]\nslug="s"\ntitle="t"\n', ERROR_SPEC_NO_COUNTRIES),
+        ("[study\nslug=", NOT_TOML.split("{")[0]),
+        ('[study]\nslug="s"\ntitle="t"\n', NO_COUNTRIES),
         (
             '[study]\nslug="s"\ntitle="t"\n[[countries]]\ncode="CN"\nname="China"\n',
-            ERROR_SPEC_COUNTRY_FIELD.format(number=1, field="adjective"),
+            MISSING_KEY.format(where="country 'CN'", key="adjective"),
         ),
         (
             SPEC.replace('language = "es"', 'language = "fr"'),
-            ERROR_SPEC_LANGUAGE.format(code="MX", language="fr", known="en, zh-hans, hi, ko, es"),
+            BAD_LANGUAGE.format(where="country 'MX'", value="fr"),
         ),
         (
             SPEC.replace('title = "How well', 'title = "Stable Diffusion: how well'),
-            ERROR_SPEC_NAMES_VARIANT.format(field="title", word="Stable Diffusion"),
+            NAMES_VARIANT.format(where="[study]", key="title", word="Stable Diffusion"),
         ),
         (
             SPEC.replace("pages_per_participant = 4", "pages_per_participant = 0"),
-            ERROR_SPEC_POSITIVE.format(name="pages_per_participant", value=0),
+            BAD_NUMBER.format(
+                where="[survey]",
+                key="pages_per_participant",
+                rule="a whole number of at least 1",
+                value=0,
+            ),
         ),
     ],
 )

@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from generation.spec import SpecError, load_spec
+from study.spec import SpecError, load_spec
 
 SOME_IMAGES_FAILED = (
     "{failed} image(s) could not be generated; the others are saved. Fix the cause and run "
@@ -33,7 +33,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, spec, dry_run, batch_size, no_progress, **options):
         # Imported here: the ML stack loads only when images are actually made.
-        from generation.generate import Progress, Summary, batch_generate, sampler_settings
+        from generation.services.generate import Progress, Summary, batch_generate, sampler_settings
 
         if batch_size is not None and batch_size < 1:
             raise CommandError(BAD_BATCH_SIZE)

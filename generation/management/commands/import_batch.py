@@ -2,8 +2,8 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from generation.importing import ImportProblems, import_apply, import_plan
-from generation.spec import SpecError, load_spec
+from generation.services.importing import ImportProblems, import_apply, import_plan
+from study.spec import Purpose, SpecError, load_spec
 
 BAD_PAIR = "{option} {value!r} must look like NAME=VALUE."
 
@@ -22,12 +22,17 @@ class Command(BaseCommand):
     help = (
         "Import image sets from a manifest CSV (prompt, seed, one column per variant holding "
         "an image path) or a folder in the published SCoFT survey layout (a folder per "
-        "country with <Country>_files.csv). Everything is checked before anything is written."
+        "country with <Country>_files.csv). Everything is checked before anything is written; "
+        "one bad file stops the import unless --skip-incomplete is given."
     )
 
     def add_arguments(self, parser):
         parser.add_argument("path", help="a manifest CSV, a country folder, or their parent")
-        parser.add_argument("--spec", help="the study spec: study slug, variants, prompt ids")
+        parser.add_argument(
+            "--spec",
+            help="the study spec: its slug; its variants, countries and prompt ids when it "
+            "lists them (else the published survey's columns and countries apply)",
+        )
         parser.add_argument("--study", help="the study slug (when no --spec is given)")
         parser.add_argument(
             "--variant",
@@ -47,8 +52,17 @@ class Command(BaseCommand):
         parser.add_argument(
             "--dry-run", action="store_true", help="check everything and write nothing"
         )
+        parser.add_argument(
+            "--skip-incomplete",
+            action="store_true",
+            help="import every complete row and list each row left out, with why (an "
+            "image missing, unreadable or of the wrong size); without it one bad file "
+            "stops the whole import",
+        )
 
-    def handle(self, *args, path, spec, study, variant, country, dry_run, **options):
+    def handle(
+        self, *args, path, spec, study, variant, country, dry_run, skip_incomplete, **options
+    ):
         variants = _pairs("--variant", variant)
         countries = {}
         for value in country:  # "=CN" (or plain "CN") is the code of a plain manifest CSV
@@ -57,13 +71,14 @@ class Command(BaseCommand):
                 raise CommandError(BAD_PAIR.format(option="--country", value=value))
             countries[name.strip()] = code.strip()
         try:
-            study_spec = load_spec(spec) if spec else None
+            study_spec = load_spec(spec, purpose=Purpose.IMPORT) if spec else None
             plan = import_plan(
                 path,
                 spec=study_spec,
                 study_slug=study,
                 variant_keys=variants,
                 country_codes=countries,
+                skip_incomplete=skip_incomplete,
             )
         except (SpecError, ImportProblems) as error:
             raise CommandError(str(error)) from error
@@ -71,6 +86,14 @@ class Command(BaseCommand):
             f"Checked {len(plan.images)} images in {plan.image_set_count} image sets for "
             f"study {plan.study_slug!r}, variants: " + ", ".join(v.key for v in plan.variants)
         )
+        for row in plan.skipped:
+            self.stdout.write(
+                f"Skipped {row.csv} line {row.line} ({row.prompt!r}): " + "; ".join(row.reasons)
+            )
+        if plan.skipped:
+            self.stdout.write(
+                f"Skipped {len(plan.skipped)} incomplete rows; nothing was written for them."
+            )
         if dry_run:
             self.stdout.write("Dry run: nothing was written.")
             return

@@ -48,6 +48,71 @@
   hint.textContent = text.handle;
   form.appendChild(hint);
   Array.prototype.forEach.call(form.querySelectorAll("fieldset.item"), setUpItem);
+  setUpViewer();
+  keepControlsClearOfTheImages();
+
+  // --- the image strip -------------------------------------------------------------------
+  // Whatever scrolls into view (keyboard focus, an error, a drag) lands below the sticky
+  // strip, not under it: the page's scroll padding follows the strip's real height.
+  function keepControlsClearOfTheImages() {
+    var gallery = document.getElementById("gallery");
+    if (!gallery) return;
+    var update = function () {
+      var sticky = getComputedStyle(gallery).position === "sticky";
+      document.documentElement.style.scrollPaddingTop =
+        sticky ? Math.ceil(gallery.getBoundingClientRect().height + 8) + "px" : "0px";
+    };
+    update();
+    window.addEventListener("resize", update);
+    Array.prototype.forEach.call(gallery.querySelectorAll("img"), function (img) {
+      img.addEventListener("load", update);
+    });
+  }
+
+  // Any image opens large in a dialog (click, tap, Enter or Space on its link); the
+  // arrow keys step through the images, Escape or Close returns to the page.
+  function setUpViewer() {
+    var viewer = document.getElementById("viewer");
+    if (!viewer || typeof viewer.showModal !== "function") return;  // the link opens it
+    var links = Array.prototype.slice.call(document.querySelectorAll("#gallery a.enlarge"));
+    var picture = document.getElementById("viewer-image");
+    var name = document.getElementById("viewer-name");
+    var current = 0;
+    function show(index) {
+      current = (index + links.length) % links.length;
+      var letter = links[current].getAttribute("data-letter");
+      picture.src = links[current].getAttribute("href");
+      picture.alt = format(text.image, { letter: letter });
+      name.textContent = format(text.image, { letter: letter });
+    }
+    links.forEach(function (link, index) {
+      link.addEventListener("click", function (event) {
+        event.preventDefault();
+        show(index);
+        viewer.showModal();
+        viewer.querySelector(".viewer-close").focus();
+      });
+      // A link answers Enter by itself; Space is what a button would take.
+      link.addEventListener("keydown", function (event) {
+        if (event.key === " ") { event.preventDefault(); link.click(); }
+      });
+    });
+    viewer.querySelector(".viewer-close").addEventListener("click", function () { viewer.close(); });
+    Array.prototype.forEach.call(viewer.querySelectorAll(".viewer-step"), function (button) {
+      button.addEventListener("click", function () {
+        show(current + parseInt(button.getAttribute("data-step"), 10));
+      });
+    });
+    viewer.addEventListener("keydown", function (event) {
+      if (event.key === "ArrowLeft" || event.key === "ArrowRight") {
+        event.preventDefault();
+        show(current + (event.key === "ArrowLeft" ? -1 : 1));
+      }
+    });
+    // A tap or click outside the picture (on the backdrop) closes it too.
+    viewer.addEventListener("click", function (event) { if (event.target === viewer) viewer.close(); });
+    viewer.addEventListener("close", function () { links[current].focus(); });
+  }
 
   function setUpItem(fieldset, index) {
     var holder = fieldset.querySelector(".rank-selects");
@@ -66,6 +131,10 @@
     list.setAttribute("data-number", String(number));
     list.setAttribute("data-answered", complete ? "yes" : "no");
     order.forEach(function (select) { list.appendChild(makeRow(select, list)); });
+    // What the top and the bottom of the list mean, right at the list: the question
+    // itself may have scrolled under the images by the time a row is moved.
+    var best = endLabel("best", "1 = " + fieldset.getAttribute("data-best"));
+    var worst = endLabel("worst", count + " = " + fieldset.getAttribute("data-worst"));
     var keep = document.createElement("button");
     keep.type = "button";
     keep.className = "keep";
@@ -76,9 +145,19 @@
       announcer.textContent = format(text.kept, { number: number });
     });
     holder.hidden = true;
+    fieldset.appendChild(best);
     fieldset.appendChild(list);
+    fieldset.appendChild(worst);
     fieldset.appendChild(keep);
     sync(list);
+  }
+
+  function endLabel(kind, words) {
+    var label = document.createElement("p");
+    label.className = "end-label " + kind;
+    label.setAttribute("aria-hidden", "true");  // the fieldset's description says it
+    label.textContent = words;
+    return label;
   }
 
   function answered(list) {

@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from itertools import groupby
 
-from .spec import StudySpec
+from study.spec import StudySpec
 
 # Fixed layout of a study's output folder (relative to it).
 IMAGE_SUFFIX = ".png"
@@ -35,11 +35,6 @@ class Job:
     def key(self) -> str:
         """Unique within a study: names the job in manifests."""
         return f"{self.variant_key}/{self.prompt_id}/{self.seed}"
-
-    @property
-    def image_set_key(self) -> tuple[str, int]:
-        """The image set this job's image belongs to: (prompt id, seed)."""
-        return self.prompt_id, self.seed
 
     @property
     def relative_path(self) -> str:

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from generation import spec as S
-from generation.spec import SpecError, load_spec, parse_spec
+from study import spec as S
+from study.spec import SpecError, load_spec, parse_spec
 
 from .conftest import COUNTRY, PROMPT, spec_text
 
@@ -27,7 +27,7 @@ def test_a_valid_spec_gives_variants_countries_prompts_and_seeds(write_spec):
     assert [p.id for _, p in spec.prompts()] == ["cn-0", "cn-1", "ng-0"]
     assert spec.seeds == (5, 6, 7)
     assert spec.image_set_count == 9
-    assert spec.survey["pages_per_participant"] == 2
+    assert spec.survey.pages_per_participant == 2
     assert spec.uses_only_tiny_model
 
 
@@ -81,7 +81,7 @@ def test_every_problem_is_listed_at_once_and_the_message_counts_them(tmp_path):
         load_spec(path)
     problems = caught.value.problems
     assert problems == [
-        S.UNKNOWN_KEY.format(where="[study]", key="colour", allowed="slug, title"),
+        S.UNKNOWN_KEY.format(where="[study]", key="colour", allowed=", ".join(S.STUDY_KEYS)),
         S.DUPLICATE_VARIANT_KEY.format(key="same", places="variants[0], variants[1]"),
         S.BAD_LANGUAGE.format(where="country 'CN'", value="fr"),
         S.NO_PROMPTS.format(where="country 'KR'", code="KR"),
@@ -94,7 +94,7 @@ def test_every_problem_is_listed_at_once_and_the_message_counts_them(tmp_path):
     [
         (
             ("[study]", "[study]\nextra = 1"),
-            S.UNKNOWN_KEY.format(where="[study]", key="extra", allowed="slug, title"),
+            S.UNKNOWN_KEY.format(where="[study]", key="extra", allowed=", ".join(S.STUDY_KEYS)),
         ),
         (
             ('slug = "test-study"', 'slug = "not a slug"'),
@@ -300,3 +300,178 @@ def test_two_variants_reading_the_same_csv_column_is_a_problem(tmp_path):
             column="Generic", places="variant 'pretrained', variant 'scoft-mpc'"
         )
     ]
+
+
+SURVEY_ONLY = """
+[study]
+slug = "s"
+title = "How do these images show your culture?"
+
+[[variants]]
+key = "pretrained"
+label = "Stable Diffusion"
+model = "missing/folder/../x"
+adapter = "adapters/none-yet"
+
+[[countries]]
+code = "KR"
+name = "Korea"
+adjective = "Korean"
+"""
+
+
+def test_the_survey_and_the_import_need_no_prompts_seeds_or_model_folders(tmp_path):
+    for purpose in (S.Purpose.SURVEY, S.Purpose.IMPORT):
+        spec = parse_spec(SURVEY_ONLY, path=tmp_path / "s.toml", purpose=purpose)
+        assert spec.countries[0].prompts == () and spec.seeds == ()
+        assert spec.countries[0].language == "en"  # the default language
+
+
+def test_generating_needs_prompts_seeds_and_the_model_folders(tmp_path):
+    with pytest.raises(SpecError) as caught:
+        parse_spec(SURVEY_ONLY, path=tmp_path / "s.toml")
+    text = str(caught.value)
+    assert "has no prompts" in text and "model folder" in text and "adapter folder" in text
+
+
+def test_the_survey_table_has_the_published_defaults_and_is_checked(tmp_path):
+    spec = parse_spec(SURVEY_ONLY, path=tmp_path / "s.toml", purpose=S.Purpose.SURVEY)
+    assert spec.survey.pages_per_participant == S.DEFAULT_PAGES_PER_PARTICIPANT == 10
+    assert spec.survey.answers_per_image_set == S.DEFAULT_ANSWERS_PER_IMAGE_SET
+    bad = SURVEY_ONLY + '[survey]\npages_per_participant = "ten"\ncompletion = "x"\n'
+    with pytest.raises(SpecError) as caught:
+        parse_spec(bad, path=tmp_path / "s.toml", purpose=S.Purpose.SURVEY)
+    assert any("pages_per_participant" in p for p in caught.value.problems)
+    assert any("unknown key 'completion'" in p for p in caught.value.problems)
+
+
+def test_participant_text_that_names_a_variant_is_refused(tmp_path):
+    text = SURVEY_ONLY + '[survey]\nconsent_text = "You will rank Stable Diffusion images."\n'
+    with pytest.raises(SpecError) as caught:
+        parse_spec(text, path=tmp_path / "s.toml", purpose=S.Purpose.SURVEY)
+    assert caught.value.problems == [
+        S.NAMES_VARIANT.format(where="[survey]", key="consent_text", word="Stable Diffusion")
+    ]
+
+
+# --- the survey's questions, checks and text in other languages (docs/survey.md) --------
+
+CUSTOM_SURVEY = '''
+[study]
+slug = "own-questions"
+title = "Images of daily life"
+translations.ko = { title = "일상 생활의 이미지" }
+
+[survey]
+attention_checks = 3
+seconds_per_page = 40
+instructions = "Put the images in order."
+translations.ko = { instructions = "이미지를 순서대로 놓으세요." }
+
+[[survey.items]]
+key = "alignment"
+
+[[survey.items]]
+key = "everyday"
+question = "Rank the images by how ordinary they look to a {adjective} person."
+best_end = "most ordinary"
+worst_end = "least ordinary"
+shows_prompt = true
+  [survey.items.translations.ko]
+  question = "{adjective} 사람에게 얼마나 평범해 보이는지에 따라 이미지의 순위를 매기세요."
+  best_end = "가장 평범함"
+  worst_end = "가장 덜 평범함"
+
+[[countries]]
+code = "KR"
+name = "Korea"
+adjective = "Korean"
+language = "ko"
+translations.ko = { adjective = "한국" }
+  [[countries.prompts]]
+  id = "kr-market"
+  text = "A street market in Seoul"
+  translations.ko = { text = "서울의 길거리 시장" }
+  [[countries.prompts]]
+  id = "kr-kitchen"
+  text = "A family kitchen"
+'''
+
+
+def test_the_survey_takes_its_own_items_checks_and_translations(tmp_path):
+    spec = parse_spec(CUSTOM_SURVEY, path=tmp_path / "s.toml", purpose=S.Purpose.SURVEY)
+    alignment, everyday = spec.survey.items
+    assert alignment.key == "alignment" and alignment.published_wording
+    assert everyday.shows_prompt and not everyday.published_wording
+    assert everyday.translations["ko"]["best_end"] == "가장 평범함"
+    assert spec.survey.attention_checks == 3 and spec.survey.seconds_per_page == 40
+    assert spec.translations == {"ko": {"title": "일상 생활의 이미지"}}
+    assert spec.countries[0].translations["ko"]["adjective"] == "한국"
+    assert spec.countries[0].prompts[0].translations["ko"]["text"] == "서울의 길거리 시장"
+    # What Korean lacks: the consent text is the built-in one (the survey translates it).
+    missing = spec.missing_translations(lambda language, text: text == "Korea")
+    assert missing == {"ko": ["prompt 'kr-kitchen' text"]}
+    assert spec.missing_translations()["ko"] == ["country 'KR' name", "prompt 'kr-kitchen' text"]
+
+
+def test_without_items_the_survey_asks_the_four_published_questions(tmp_path):
+    spec = parse_spec(SURVEY_ONLY, path=tmp_path / "s.toml", purpose=S.Purpose.SURVEY)
+    assert [item.key for item in spec.survey.items] == list(S.PUBLISHED_ITEMS)
+    assert all(item.published_wording for item in spec.survey.items)
+    assert spec.survey.attention_checks == S.DEFAULT_ATTENTION_CHECKS
+
+
+@pytest.mark.parametrize(
+    ("survey", "expected"),
+    [
+        ("attention_checks = 7", S.TOO_MANY_CHECKS.format(where="[survey]", value=7)),
+        ("attention_checks = -1", S.TOO_MANY_CHECKS.format(where="[survey]", value=-1)),
+        ("seconds_per_page = 0", "[survey]: 'seconds_per_page' must be a whole number"),
+        (
+            '[[survey.items]]\nkey = "mine"\nquestion = "Rank them."\nbest_end = "best"',
+            S.ITEM_NEEDS_WORDING.format(where="item 'mine'", key="worst_end"),
+        ),
+        (
+            '[[survey.items]]\nkey = "culture"\nquestion = "Rank them."',
+            S.PUBLISHED_ITEM_PARTLY.format(where="item 'culture'", key="culture"),
+        ),
+        (
+            '[[survey.items]]\nkey = "alignment"\n[[survey.items]]\nkey = "alignment"',
+            S.DUPLICATE_ITEM_KEY.format(
+                key="alignment", places="[[survey.items]] 1, [[survey.items]] 2"
+            ),
+        ),
+        (
+            'translations.fr = { instructions = "x" }',
+            S.BAD_LANGUAGE.format(where="[survey] translations", value="fr"),
+        ),
+        (
+            'translations.ko = { consent = "x" }',
+            S.BAD_TRANSLATION_FIELD.format(
+                where="[survey]", language="ko", key="consent", allowed="consent_text, instructions"
+            ),
+        ),
+        (
+            'instructions = "Compare scoft-mpc with the others."',
+            S.NAMES_VARIANT.format(where="[survey]", key="instructions", word="scoft-mpc"),
+        ),
+    ],
+)
+def test_a_mistake_in_the_survey_tables_names_its_field(tmp_path, survey, expected):
+    text = spec_text().replace("[survey]", "[survey]\n" + survey, 1)
+    if survey.startswith("[[survey.items]]"):
+        text = spec_text() + "\n" + survey + "\n"
+    with pytest.raises(SpecError) as caught:
+        parse_spec(text, path=tmp_path / "s.toml")
+    assert any(problem.startswith(expected) for problem in caught.value.problems), (
+        caught.value.problems
+    )
+
+
+def test_an_import_spec_needs_only_the_slug(tmp_path):
+    text = '[study]\nslug = "published"\ntitle = "The published survey"\n'
+    spec = parse_spec(text, path=tmp_path / "s.toml", purpose=S.Purpose.IMPORT)
+    assert spec.slug == "published" and spec.variants == () and spec.countries == ()
+    variant = '[[variants]]\nkey = "pretrained"\nlabel = "SD"\ncsv_column = "Generic"\n'
+    spec = parse_spec(text + variant, path=tmp_path / "s.toml", purpose=S.Purpose.IMPORT)
+    assert spec.variants[0].model == "" and spec.variants[0].csv_column == "Generic"

@@ -23,10 +23,11 @@ from typing import Any, Protocol
 
 from django.conf import settings as django_settings
 
+from study.spec import StudySpec, Variant
+
 from . import archive
 from .plan import Job, batches, by_variant, plan_jobs, shard
-from .services import ImageRecord, RegisterResult, VariantRecord, image_sets_register
-from .spec import StudySpec, Variant
+from .register import ImageRecord, RegisterResult, VariantRecord, image_sets_register
 
 OUTPUT_FOLDER = "generated"  # under MEDIA_ROOT: generated/<study slug>/
 LIBRARIES = ("torch", "diffusers", "transformers", "peft", "accelerate", "Pillow")

@@ -1,29 +1,66 @@
-"""The study spec (TOML): read it and check all of it before any work starts.
+"""The study spec (TOML): the one reader of it, checking all of it before any work starts.
 
-One file describes a study (ARCHITECTURE.md contract 3): the study's slug and title, the
-survey settings (read by the survey app), the sampler, the seeds, the model variants and
-the countries with their prompts. `load_spec` returns a frozen `StudySpec` or raises
-`SpecError` listing every problem found, so a researcher fixes the file in one pass.
+One file describes a study (docs/ARCHITECTURE.md, "Study spec"; docs/survey.md for the
+survey's tables): the study's slug and title, the survey settings and questions, the
+sampler, the seeds, the model variants and the countries with their prompts, and the
+participant-facing text in other languages (`translations` tables, English fallback).
+`load_spec` returns a frozen `StudySpec` or raises `SpecError` listing every problem
+found, so a researcher fixes the file in one pass.
 
-No torch and no Django here: the survey app imports this module too.
+Every command reads the spec here (generate_batch, import_batch, setup_study, the demo);
+each says what it will use it for (`Purpose`), and only what that use needs is required:
+generating needs prompts, seeds and model folders on disk; importing takes prompts and
+seeds from its CSV; the survey needs neither. Defaults live here and nowhere else.
+
+No torch and no Django here (an import contract keeps it so).
 """
 
 from __future__ import annotations
 
+import enum
 import os
 import re
 import tomllib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
-TINY_MODEL = "tiny"  # same id as scoft_core.models.TINY_MODEL; repeated to keep torch out
-LANGUAGES = ("en", "zh-hans", "hi", "ko", "es")
-MAX_SEED = 2**63 - 1
-# The file stock diffusers `load_lora_weights(folder)` reads (ARCHITECTURE.md contract 2).
-LORA_WEIGHTS_FILE = "pytorch_lora_weights.safetensors"  # ImageSet.seed is a signed 64-bit column
+from study.names import (
+    DEFAULT_LANGUAGE,
+    LANGUAGES,
+    LORA_WEIGHTS_FILE,
+    PUBLISHED_ITEMS,
+    TINY_MODEL,
+)
+
+MAX_SEED = 2**63 - 1  # ImageSet.seed is a signed 64-bit column
+# Defaults of the [survey] table, as in the published study where it has one.
+DEFAULT_PAGES_PER_PARTICIPANT = 10
+DEFAULT_ANSWERS_PER_IMAGE_SET = 5
+DEFAULT_BATCH_SIZE = 4  # images per pipeline call of generate_batch
+DEFAULT_ATTENTION_CHECKS = 2  # instructed-response questions per participant
+# The survey has this many different attention questions (survey.questions), and a
+# participant never gets the same one twice.
+MAX_ATTENTION_CHECKS = 6
+# Time per ranking page for the consent text's "about N minutes" until the study has
+# measured its own (docs/survey.md): 10 pages at 75 s plus the start is about 15 minutes,
+# the published study's estimate.
+DEFAULT_SECONDS_PER_PAGE = 75
+# Which answers count toward [survey] answers_per_image_set (docs/assignment.md):
+# "valid" = of participants not excluded and not failing an attention check (default);
+# "not-excluded" = of every participant not excluded (the rule before quotas of valid answers).
+QUOTA_VALID, QUOTA_NOT_EXCLUDED = "valid", "not-excluded"
+QUOTA_RULES = (QUOTA_VALID, QUOTA_NOT_EXCLUDED)
+
+
+class Purpose(enum.Enum):
+    """What a command reads the spec for; each needs a different part of it."""
+
+    GENERATE = "generate"  # prompts, seeds, and model and adapter folders that exist
+    IMPORT = "import"  # the slug; variants and countries if given (else the published
+    # ones); prompts and seeds come from the CSV
+    SURVEY = "survey"  # study, survey and countries; variants only to keep text blind
 
 # --- error messages (tests assert on these) -----------------------------------------------
 SPEC_NOT_FOUND = "The study spec {path} does not exist."
@@ -39,7 +76,29 @@ NOT_A_SLUG = (
     "characters), not {value!r}"
 )
 EMPTY_TEXT = "{where}: '{key}' must not be empty"
+BAD_CHOICE = "{where}: '{key}' must be one of {choices}, not {value!r}"
 BAD_LANGUAGE = "{where}: language {value!r} is not one of " + ", ".join(LANGUAGES)
+NAMES_VARIANT = (
+    "{where}: '{key}' mentions the model variant {word!r}; participants read it, so it "
+    "would unblind them. Please reword it."
+)
+BAD_TRANSLATION_FIELD = "{where}: translations.{language} has no text '{key}' (allowed: {allowed})"
+PUBLISHED_ITEM_PARTLY = (
+    "{where}: give 'question', 'best_end' and 'worst_end' together, or none of them for the "
+    "published wording of {key!r}"
+)
+ITEM_NEEDS_WORDING = (
+    "{where}: '{key}' is missing (only the published items "
+    + ", ".join(PUBLISHED_ITEMS)
+    + " may leave out their wording)"
+)
+DUPLICATE_ITEM_KEY = "item key {key!r} is used by more than one item ({places})"
+EMPTY_ITEMS = "[survey]: 'items' must list at least one item ([[survey.items]])"
+TOO_MANY_CHECKS = (
+    "{where}: 'attention_checks' must be a whole number from 0 to "
+    + str(MAX_ATTENTION_CHECKS)
+    + ", not {value!r}"
+)
 NO_VARIANTS = "the spec has no [[variants]]: a study compares at least one model variant"
 NO_COUNTRIES = "the spec has no [[countries]]: there is nothing to generate"
 NO_PROMPTS = "{where}: country {code!r} has no prompts ([[countries.prompts]])"
@@ -76,6 +135,10 @@ class SpecError(ValueError):
 # --- the parsed spec ----------------------------------------------------------------------
 
 
+# language -> field -> text, e.g. {"ko": {"title": "..."}}; English is the field itself.
+Translations = Mapping[str, Mapping[str, str]]
+
+
 @dataclass(frozen=True)
 class Prompt:
     """One prompt of a country: generated once per seed by every variant."""
@@ -84,6 +147,7 @@ class Prompt:
     text: str
     category: str = ""
     seeds: tuple[int, ...] | None = None  # None: the study's [generation] seeds
+    translations: Translations = field(default_factory=dict)  # "text": the description
 
 
 @dataclass(frozen=True)
@@ -93,8 +157,9 @@ class Country:
     code: str
     name: str
     adjective: str
-    language: str
-    prompts: tuple[Prompt, ...]
+    language: str = DEFAULT_LANGUAGE
+    prompts: tuple[Prompt, ...] = ()
+    translations: Translations = field(default_factory=dict)  # "name", "adjective"
 
 
 @dataclass(frozen=True)
@@ -125,18 +190,62 @@ class SamplerOverrides:
 
 
 @dataclass(frozen=True)
+class Item:
+    """A question asked on every ranking page ([[survey.items]]); rank 1 is the best end.
+
+    An item of PUBLISHED_ITEMS with no wording (`question` empty) is asked in the
+    published study's wording, which the survey translates itself. `{adjective}` in the
+    wording is the participant's country's adjective.
+    """
+
+    key: str
+    question: str = ""
+    best_end: str = ""
+    worst_end: str = ""
+    shows_prompt: bool = False
+    note: str = ""
+    translations: Translations = field(default_factory=dict)
+
+    @property
+    def published_wording(self) -> bool:
+        return not self.question
+
+
+PUBLISHED_ITEM_SPECS = tuple(Item(key) for key in PUBLISHED_ITEMS)
+ITEM_TEXT_KEYS = ("question", "best_end", "worst_end", "note")
+
+
+@dataclass(frozen=True)
+class SurveySettings:
+    """The [survey] table: how the survey runs the study."""
+
+    pages_per_participant: int = DEFAULT_PAGES_PER_PARTICIPANT
+    answers_per_image_set: int = DEFAULT_ANSWERS_PER_IMAGE_SET  # target per image set
+    consent_text: str = ""  # empty: the survey's built-in consent text
+    completion_code: str = ""  # empty: the survey makes one up
+    prolific_completion_url: str = ""  # where a finished participant is sent back to
+    instructions: str = ""  # empty: the survey's built-in instructions
+    attention_checks: int = DEFAULT_ATTENTION_CHECKS
+    seconds_per_page: int = DEFAULT_SECONDS_PER_PAGE  # the estimate until measured
+    items: tuple[Item, ...] = PUBLISHED_ITEM_SPECS
+    translations: Translations = field(default_factory=dict)  # consent_text, instructions
+    quota_counts: str = QUOTA_VALID  # which answers count toward answers_per_image_set
+
+
+@dataclass(frozen=True)
 class StudySpec:
     """A validated study spec. Build it with `load_spec` or `parse_spec`."""
 
     path: Path
     slug: str
     title: str
-    variants: tuple[Variant, ...]
     countries: tuple[Country, ...]
-    seeds: tuple[int, ...]
-    batch_size: int
-    sampler: SamplerOverrides
-    survey: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    variants: tuple[Variant, ...] = ()
+    seeds: tuple[int, ...] = ()
+    batch_size: int = DEFAULT_BATCH_SIZE
+    sampler: SamplerOverrides = field(default_factory=SamplerOverrides)
+    survey: SurveySettings = field(default_factory=SurveySettings)
+    translations: Translations = field(default_factory=dict)  # "title"
 
     def seeds_for(self, prompt: Prompt) -> tuple[int, ...]:
         """The seeds a prompt is generated with: its own, or the study's."""
@@ -160,20 +269,85 @@ class StudySpec:
     def variant(self, key: str) -> Variant:
         return next(v for v in self.variants if v.key == key)
 
+    def missing_translations(
+        self, translated_elsewhere: Callable[[str, str], bool] = lambda language, text: False
+    ) -> dict[str, list[str]]:
+        """language -> the participant-facing texts it lacks (shown in English instead).
+
+        The languages checked are those of the countries and those the spec translates
+        into. `translated_elsewhere(language, text)` says whether the survey translates
+        an English text itself (its built-in wording, the published countries' words).
+        """
+        languages = {c.language for c in self.countries} | {
+            language for _place, translations in self._texts() for language in translations
+        }
+        missing: dict[str, list[str]] = {}
+        for language in sorted(languages - {DEFAULT_LANGUAGE}):
+            lacking = [
+                place
+                for (place, translations), text in zip(self._texts(), self._english(), strict=True)
+                if text
+                and not translations.get(language, {}).get(place[1])
+                and not translated_elsewhere(language, text)
+            ]
+            if lacking:
+                missing[language] = [f"{where} {key}" for where, key in lacking]
+        return missing
+
+    def _text_places(self) -> Iterator[tuple[tuple[str, str], Translations, str]]:
+        """((where, field), translations, English text) of every participant-facing text."""
+        yield ("[study]", "title"), self.translations, self.title
+        for key in ("consent_text", "instructions"):
+            yield ("[survey]", key), self.survey.translations, getattr(self.survey, key)
+        for item in self.survey.items:
+            for key in ITEM_TEXT_KEYS:
+                yield (f"item {item.key!r}", key), item.translations, getattr(item, key)
+        for country in self.countries:
+            for key in ("name", "adjective"):
+                yield (f"country {country.code!r}", key), country.translations, getattr(
+                    country, key
+                )
+            for prompt in country.prompts:
+                yield (f"prompt {prompt.id!r}", "text"), prompt.translations, prompt.text
+
+    def _texts(self) -> Iterator[tuple[tuple[str, str], Translations]]:
+        for place, translations, _text in self._text_places():
+            yield place, translations
+
+    def _english(self) -> Iterator[str]:
+        for _place, _translations, text in self._text_places():
+            yield text
+
 
 # --- reading ------------------------------------------------------------------------------
 
 TOP_KEYS = ("study", "survey", "sampler", "generation", "variants", "countries")
 STUDY_KEYS = ("slug", "title")
+STUDY_KEYS = (*STUDY_KEYS, "translations")
+SURVEY_KEYS = (
+    "pages_per_participant",
+    "answers_per_image_set",
+    "consent_text",
+    "completion_code",
+    "prolific_completion_url",
+    "instructions",
+    "attention_checks",
+    "seconds_per_page",
+    "items",
+    "translations",
+    "quota_counts",
+)
+ITEM_KEYS = ("key", *ITEM_TEXT_KEYS, "shows_prompt", "translations")
 SAMPLER_KEYS = ("scheduler", "steps", "guidance", "width", "height")
 GENERATION_KEYS = ("seeds", "batch_size")
 VARIANT_KEYS = ("key", "label", "model", "adapter", "csv_column")
-COUNTRY_KEYS = ("code", "name", "adjective", "language", "prompts")
-PROMPT_KEYS = ("id", "text", "category", "seeds")
+COUNTRY_KEYS = ("code", "name", "adjective", "language", "prompts", "translations")
+PROMPT_KEYS = ("id", "text", "category", "seeds", "translations")
 
 
-def load_spec(path: Path | str) -> StudySpec:
-    """Read and validate a study spec file; raise SpecError listing every problem."""
+def load_spec(path: Path | str, *, purpose: Purpose = Purpose.GENERATE) -> StudySpec:
+    """Read and validate a study spec file for `purpose`; raise SpecError listing every
+    problem."""
     path = Path(path)
     if not path.is_file():
         raise SpecError(path, [SPEC_NOT_FOUND.format(path=path)])
@@ -181,17 +355,19 @@ def load_spec(path: Path | str) -> StudySpec:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise SpecError(path, [SPEC_UNREADABLE.format(path=path, reason=error)]) from error
-    return parse_spec(text, path=path)
+    return parse_spec(text, path=path, purpose=purpose)
 
 
-def parse_spec(text: str, *, path: Path | str) -> StudySpec:
+def parse_spec(
+    text: str, *, path: Path | str, purpose: Purpose = Purpose.GENERATE
+) -> StudySpec:
     """Validate spec text; relative folders are taken relative to `path`'s folder."""
     path = Path(path).resolve()
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise SpecError(path, [NOT_TOML.format(reason=error)]) from error
-    reader = _Reader(base=path.parent)
+    reader = _Reader(base=path.parent, purpose=purpose)
     spec = reader.read(data, path)
     if reader.problems:
         raise SpecError(path, reader.problems)
@@ -201,9 +377,11 @@ def parse_spec(text: str, *, path: Path | str) -> StudySpec:
 class _Reader:
     """Walks the TOML data once, collecting problems instead of stopping at the first."""
 
-    def __init__(self, *, base: Path):
+    def __init__(self, *, base: Path, purpose: Purpose):
         self.base = base
+        self.purpose = purpose
         self.problems: list[str] = []
+        self.shown: dict[tuple[str, str], str] = {}  # participant-facing text, by place
 
     def problem(self, template: str, **values: Any) -> None:
         self.problems.append(template.format(**values))
@@ -277,6 +455,34 @@ class _Reader:
                 seen.add(seed)
         return tuple(value) if good else None
 
+    def translations(self, data: dict, where: str, allowed: tuple[str, ...]) -> dict:
+        """The `translations` table: language -> {field: text}, fields from `allowed`."""
+        if "translations" not in data:
+            return {}
+        table = self.table(data["translations"], f"{where} translations", ())
+        result: dict[str, dict[str, str]] = {}
+        for language, texts in table.items():
+            if language not in LANGUAGES or language == DEFAULT_LANGUAGE:
+                self.problem(BAD_LANGUAGE, where=f"{where} translations", value=language)
+                continue
+            texts = self.table(texts, f"{where} translations.{language}", ())
+            result[language] = {}
+            for key in texts:
+                if key not in allowed:
+                    self.problem(
+                        BAD_TRANSLATION_FIELD,
+                        where=where,
+                        language=language,
+                        key=key,
+                        allowed=", ".join(allowed),
+                    )
+                    continue
+                text = self.text(texts, key, f"{where} translations.{language}")
+                if text:
+                    result[language][key] = text
+                    self.shown[(f"{where} translations.{language}", key)] = text
+        return result
+
     def array_of_tables(self, data: dict, key: str, where: str) -> list[dict]:
         value = data.get(key, [])
         if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
@@ -304,18 +510,18 @@ class _Reader:
             self.problem(MISSING_KEY, where="the spec", key="study")
         slug = self.slug(study, "slug", "[study]") if "study" in data else ""
         title = self.text(study, "title", "[study]") if "study" in data else ""
-        survey = data.get("survey", {})
-        if not isinstance(survey, dict):
-            self.problem(WRONG_TYPE, where="the spec", key="survey", expected="a table")
-            survey = {}
+        study_translations = self.translations(study, "[study]", ("title",))
+        survey = self.read_survey(data.get("survey", {}))
         sampler = self.read_sampler(data.get("sampler", {}))
         generation = self.table(data.get("generation", {}), "[generation]", GENERATION_KEYS)
         seeds: tuple[int, ...] = ()
         if "seeds" in generation:
             seeds = self.seeds(generation["seeds"], "[generation]") or ()
-        batch_size = self.integer(generation, "batch_size", "[generation]", minimum=1) or 4
+        batch_size = self.integer(generation, "batch_size", "[generation]", minimum=1)
         variants = self.read_variants(data)
         countries = self.read_countries(data, has_study_seeds="seeds" in generation)
+        self.shown[("[study]", "title")] = title
+        self.check_blinding(variants, self.shown)
         return StudySpec(
             path=path,
             slug=slug,
@@ -323,10 +529,103 @@ class _Reader:
             variants=tuple(variants),
             countries=tuple(countries),
             seeds=seeds,
-            batch_size=batch_size,
+            batch_size=batch_size or DEFAULT_BATCH_SIZE,
             sampler=sampler,
-            survey=MappingProxyType(dict(survey)),
+            survey=survey,
+            translations=study_translations,
         )
+
+    def read_survey(self, data: Any) -> SurveySettings:
+        where = "[survey]"
+        table = self.table(data, where, SURVEY_KEYS)
+        numbers = {
+            key: self.integer(table, key, where, minimum=1)
+            for key in ("pages_per_participant", "answers_per_image_set", "seconds_per_page")
+        }
+        checks = table.get("attention_checks", DEFAULT_ATTENTION_CHECKS)
+        if (
+            isinstance(checks, bool)
+            or not isinstance(checks, int)
+            or not 0 <= checks <= MAX_ATTENTION_CHECKS
+        ):
+            self.problem(TOO_MANY_CHECKS, where=where, value=checks)
+            checks = DEFAULT_ATTENTION_CHECKS
+        texts = {
+            key: self.text(table, key, where, required=False)
+            for key in ("consent_text", "completion_code", "prolific_completion_url")
+            + ("instructions",)
+        }
+        for key in ("consent_text", "instructions"):
+            self.shown[(where, key)] = texts[key]
+        translations = self.translations(table, where, ("consent_text", "instructions"))
+        items = self.read_items(table)
+        given = {key: value for key, value in numbers.items() if value is not None}
+        return SurveySettings(
+            **given,
+            **texts,
+            attention_checks=checks,
+            items=items,
+            translations=translations,
+            quota_counts=self.quota_rule(table, where),
+        )
+
+    def quota_rule(self, table: dict, where: str) -> str:
+        quota = self.text(table, "quota_counts", where, required=False) or QUOTA_VALID
+        if quota not in QUOTA_RULES:
+            choices = ", ".join(repr(rule) for rule in QUOTA_RULES)
+            self.problem(BAD_CHOICE, where=where, key="quota_counts", choices=choices, value=quota)
+            quota = QUOTA_VALID
+        return quota
+
+    def read_items(self, survey: dict) -> tuple[Item, ...]:
+        if "items" not in survey:
+            return PUBLISHED_ITEM_SPECS
+        tables = self.array_of_tables(survey, "items", "[survey]")
+        if not tables and isinstance(survey["items"], list):
+            self.problem(EMPTY_ITEMS)
+        items = []
+        for index, raw in enumerate(tables):
+            where = f"[[survey.items]] {index + 1}"
+            table = self.table(raw, where, ())
+            key = self.slug(table, "key", where)
+            where = f"item {key!r}" if key else where
+            self.unknown_keys(table, where, ITEM_KEYS)
+            wording = [k for k in ("question", "best_end", "worst_end") if k in table]
+            published = key in PUBLISHED_ITEMS and not wording
+            if key in PUBLISHED_ITEMS and wording and len(wording) < 3:
+                self.problem(PUBLISHED_ITEM_PARTLY, where=where, key=key)
+            elif not published:
+                for name in ("question", "best_end", "worst_end"):
+                    if name not in table:
+                        self.problem(ITEM_NEEDS_WORDING, where=where, key=name)
+            texts = {
+                name: self.text(table, name, where, required=name != "note" and name in table)
+                for name in ITEM_TEXT_KEYS
+            }
+            shows_prompt = table.get("shows_prompt", False)
+            if not isinstance(shows_prompt, bool):
+                self.problem(WRONG_TYPE, where=where, key="shows_prompt", expected="true or false")
+                shows_prompt = False
+            if published and {"note", "shows_prompt", "translations"} & set(table):
+                self.problem(PUBLISHED_ITEM_PARTLY, where=where, key=key)
+            for name, text in texts.items():
+                self.shown[(where, name)] = text
+            translations = self.translations(table, where, ITEM_TEXT_KEYS)
+            items.append(Item(key, **texts, shows_prompt=shows_prompt, translations=translations))
+        self.duplicates(
+            DUPLICATE_ITEM_KEY,
+            "key",
+            [(item.key, f"[[survey.items]] {n + 1}") for n, item in enumerate(items)],
+        )
+        return tuple(items)
+
+    def check_blinding(self, variants: list[Variant], shown: dict[tuple[str, str], str]):
+        """Participant-facing text must not name a variant by its key or label."""
+        words = sorted({w for v in variants for w in (v.key, v.label) if len(w) >= 3})
+        for (where, key), text in shown.items():
+            for word in words:
+                if word.lower() in text.lower():
+                    self.problem(NAMES_VARIANT, where=where, key=key, word=word)
 
     def read_sampler(self, data: Any) -> SamplerOverrides:
         where = "[sampler]"
@@ -367,7 +666,8 @@ class _Reader:
 
     def read_variants(self, data: dict) -> list[Variant]:
         tables = self.array_of_tables(data, "variants", "the spec")
-        if not tables and "variants" not in data:
+        # An import without [[variants]] maps the published survey's columns.
+        if not tables and "variants" not in data and self.purpose is Purpose.GENERATE:
             self.problem(NO_VARIANTS)
         variants = []
         for position, raw in enumerate(tables):
@@ -377,7 +677,9 @@ class _Reader:
             where = f"variant {key!r}" if key else where
             self.unknown_keys(table, where, VARIANT_KEYS)
             label = self.text(table, "label", where)
-            model = self.read_model(self.text(table, "model", where), where)
+            # An import only records the model a variant's images came from.
+            needs_model = self.purpose is Purpose.GENERATE
+            model = self.read_model(self.text(table, "model", where, required=needs_model), where)
             adapter = self.read_adapter(self.text(table, "adapter", where, required=False), where)
             column = self.text(table, "csv_column", where, required=False)
             variants.append(Variant(key, label, model, adapter, position, column))
@@ -392,7 +694,7 @@ class _Reader:
         return variants
 
     def read_model(self, model: str, where: str) -> str:
-        if not model or model == TINY_MODEL:
+        if not model or model == TINY_MODEL or self.purpose is not Purpose.GENERATE:
             return model
         folder = self.resolve(model)
         if folder.is_dir():
@@ -406,6 +708,8 @@ class _Reader:
         if not adapter:
             return None
         folder = self.resolve(adapter)
+        if self.purpose is not Purpose.GENERATE:
+            return folder
         if not folder.exists():
             self.problem(ADAPTER_MISSING, where=where, path=folder)
         elif not folder.is_dir():
@@ -436,7 +740,7 @@ class _Reader:
 
     def read_countries(self, data: dict, *, has_study_seeds: bool) -> list[Country]:
         tables = self.array_of_tables(data, "countries", "the spec")
-        if not tables and "countries" not in data:
+        if not tables and "countries" not in data and self.purpose is not Purpose.IMPORT:
             self.problem(NO_COUNTRIES)
         countries, prompt_places = [], []
         for index, raw in enumerate(tables):
@@ -447,11 +751,12 @@ class _Reader:
             self.unknown_keys(table, where, COUNTRY_KEYS)
             name = self.text(table, "name", where)
             adjective = self.text(table, "adjective", where)
-            language = self.text(table, "language", where)
-            if language and language not in LANGUAGES:
+            language = self.text(table, "language", where, required=False) or DEFAULT_LANGUAGE
+            if language not in LANGUAGES:
                 self.problem(BAD_LANGUAGE, where=where, value=language)
+            translations = self.translations(table, where, ("name", "adjective"))
             prompt_tables = self.array_of_tables(table, "prompts", where)
-            if not prompt_tables:
+            if not prompt_tables and self.purpose is Purpose.GENERATE:
                 self.problem(NO_PROMPTS, where=where, code=code or index)
             prompts = []
             for number, raw_prompt in enumerate(prompt_tables):
@@ -459,7 +764,9 @@ class _Reader:
                 prompt = self.read_prompt(raw_prompt, prompt_where, has_study_seeds)
                 prompts.append(prompt)
                 prompt_places.append((prompt.id, prompt_where))
-            countries.append(Country(code, name, adjective, language, tuple(prompts)))
+            countries.append(
+                Country(code, name, adjective, language, tuple(prompts), translations)
+            )
         self.duplicates(
             DUPLICATE_COUNTRY_CODE,
             "code",
@@ -474,6 +781,9 @@ class _Reader:
         text = self.text(table, "text", where)
         category = self.text(table, "category", where, required=False)
         seeds = self.seeds(table["seeds"], where) if "seeds" in table else None
-        if "seeds" not in table and not has_study_seeds:
+        if "seeds" not in table and not has_study_seeds and self.purpose is Purpose.GENERATE:
             self.problem(NO_SEEDS, where=where, prompt_id=prompt_id)
-        return Prompt(prompt_id, text, category, seeds)
+        where = f"prompt {prompt_id!r}" if prompt_id else where
+        self.shown[(where, "text")] = text
+        translations = self.translations(table, where, ("text",))
+        return Prompt(prompt_id, text, category, seeds, translations)

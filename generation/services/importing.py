@@ -6,9 +6,12 @@ published SCoFT survey images come as a folder per country, each holding
 `<Country>_files.csv` with the columns "prompt", "Generic Stable Diffusion", "Pure
 Finetune", "Positive", "Contrastive", "seed", and paths relative to the parent folder.
 
-Every row and every file is checked (present, decodes, not a duplicate) before anything
-is written; then the files are copied into MEDIA_ROOT and the rows registered in one
-transaction. Importing the same folder again changes nothing.
+Every row and every file is checked (present, decodes, the import's common size, not a
+duplicate) before anything is written; then the files are copied into MEDIA_ROOT and the
+rows registered in one transaction. Importing the same folder again changes nothing.
+By default one bad file stops the whole import; with `skip_incomplete` a row whose
+images are missing, unreadable or of the wrong size is left out (and listed with its
+reasons) while every complete row is imported.
 
 No torch here.
 """
@@ -18,6 +21,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import re
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,10 +29,11 @@ from pathlib import Path
 from django.conf import settings as django_settings
 from PIL import Image, UnidentifiedImageError
 
+from study.spec import MAX_SEED, StudySpec
+
+from ..models import GeneratedImage
 from . import archive
-from .models import GeneratedImage
-from .services import ImageRecord, RegisterResult, VariantRecord, image_sets_register
-from .spec import MAX_SEED, StudySpec
+from .register import ImageRecord, RegisterResult, VariantRecord, image_sets_register
 
 OUTPUT_FOLDER = "imported"  # under MEDIA_ROOT: imported/<study slug>/
 MANIFEST_SUFFIX = "_files.csv"
@@ -69,6 +74,10 @@ BAD_SEED = "{csv} line {line}: seed {value!r} is not a whole number from 0 to " 
 EMPTY_PATH = "{csv} line {line}: no image path for {column!r}"
 FILE_MISSING = "{csv} line {line}: {column!r} image {path} does not exist"
 FILE_UNREADABLE = "{csv} line {line}: {column!r} image {path} cannot be decoded as an image"
+WRONG_SIZE = (
+    "{csv} line {line}: {column!r} image {path} is {width}x{height} px; the import's other "
+    "images are {common_width}x{common_height} px"
+)
 DUPLICATE_FILE = "{csv} line {line}: {column!r} image {path} is the same image as {other}"
 DUPLICATE_SET = "{csv} line {line}: prompt {prompt!r} with seed {seed} also appears at {other}"
 ALREADY_REGISTERED = (
@@ -118,6 +127,16 @@ class ImportImage:
 
 
 @dataclass(frozen=True)
+class SkippedRow:
+    """A manifest row left out by `skip_incomplete`, with why (one sentence per image)."""
+
+    csv: str
+    line: int
+    prompt: str
+    reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class ImportPlan:
     """Everything an import will write, checked."""
 
@@ -125,6 +144,7 @@ class ImportPlan:
     variants: tuple[VariantRecord, ...]
     images: tuple[ImportImage, ...]
     from_spec: bool = False  # the spec describes the variants fully: update their rows
+    skipped: tuple[SkippedRow, ...] = ()
 
     @property
     def image_set_count(self) -> int:
@@ -161,15 +181,20 @@ def import_plan(
     study_slug: str | None = None,
     variant_keys: Mapping[str, str] | None = None,
     country_codes: Mapping[str, str] | None = None,
+    skip_incomplete: bool = False,
 ) -> ImportPlan:
     """Check every manifest row and file under `path`; raise ImportProblems listing all.
 
     `variant_keys` maps CSV columns to variant keys (else the spec's csv_column, label or
     key, else the published column names). `country_codes` maps country names (the
-    <Country> of <Country>_files.csv, or "" for a plain CSV) to codes.
+    <Country> of <Country>_files.csv, or "" for a plain CSV) to codes. With
+    `skip_incomplete`, rows with a missing, unreadable or wrongly sized image are left
+    out and listed in the plan's `skipped` instead of stopping the import.
     """
     path = Path(path)
-    checker = _Checker(spec, dict(variant_keys or {}), dict(country_codes or {}))
+    checker = _Checker(
+        spec, dict(variant_keys or {}), dict(country_codes or {}), skip_incomplete
+    )
     slug = spec.slug if spec is not None else (study_slug or "")
     if not slug:
         checker.problems.append(NO_STUDY)
@@ -177,11 +202,16 @@ def import_plan(
     if not manifests:
         raise ImportProblems(path, [NOTHING_TO_IMPORT.format(path=path), *checker.problems])
     images = [image for manifest in manifests for image in checker.read(manifest, slug)]
+    images = checker.check_sizes(images)
     checker.check_database(slug, images)
     if checker.problems:
         raise ImportProblems(path, checker.problems)
     return ImportPlan(
-        slug, tuple(checker.variant_records()), tuple(images), from_spec=spec is not None
+        slug,
+        tuple(checker.variant_records()),
+        tuple(images),
+        from_spec=spec is not None,
+        skipped=tuple(checker.skipped_rows()),
     )
 
 
@@ -202,8 +232,18 @@ def import_apply(plan: ImportPlan) -> RegisterResult:
 class _Checker:
     """Reads manifests, collecting every problem instead of stopping at the first."""
 
-    def __init__(self, spec, variant_keys: dict[str, str], country_codes: dict[str, str]):
+    def __init__(
+        self,
+        spec,
+        variant_keys: dict[str, str],
+        country_codes: dict[str, str],
+        skip_incomplete: bool = False,
+    ):
         self.spec = spec
+        self.skip_incomplete = skip_incomplete
+        # (csv name, line) -> (prompt, reasons) of rows left out by skip_incomplete
+        self.skipped: dict[tuple[str, int], tuple[str, list[str]]] = {}
+        self.row_of: dict[int, tuple[str, int, str]] = {}  # id(image) -> csv, line, prompt
         self.variant_keys = variant_keys
         self.country_codes = {k.lower(): v for k, v in country_codes.items()}
         self.problems: list[str] = []
@@ -219,13 +259,18 @@ class _Checker:
         for column, key in self.variant_keys.items():
             if not re.fullmatch(r"[-a-zA-Z0-9_]+", key):
                 self.problems.append(BAD_VARIANT_KEY.format(column=column, key=key))
-            elif self.spec is not None and key not in {v.key for v in self.spec.variants}:
+            elif self.spec_variants and key not in {v.key for v in self.spec.variants}:
                 self.problems.append(UNKNOWN_VARIANT.format(column=column, key=key))
+
+    @property
+    def spec_variants(self) -> bool:
+        """The spec lists the variants (else the published survey's columns apply)."""
+        return self.spec is not None and bool(self.spec.variants)
 
     def variant_for(self, column: str) -> str | None:
         if column in self.variant_keys:
             return self.variant_keys[column]
-        if self.spec is not None:
+        if self.spec_variants:
             for variant in self.spec.variants:
                 if column in (variant.csv_column, variant.label, variant.key):
                     return variant.key
@@ -341,9 +386,12 @@ class _Checker:
                 self.problems.append(
                     DUPLICATE_SET.format(csv=name, line=line, prompt=prompt, seed=seed, other=other)
                 )
-        images = []
+        images, file_problems = [], []
+        # Without skip_incomplete a bad file is a problem of the import, listed in order.
+        problems = file_problems if self.skip_incomplete else self.problems
         for column, key in mapped.items():
-            checked = self._check_file(manifest, line, column, (row.get(column) or "").strip())
+            value = (row.get(column) or "").strip()
+            checked = self._check_file(manifest, line, column, value, problems)
             if checked is None or seed is None or not prompt:
                 continue
             source, sha, width, height = checked
@@ -362,29 +410,71 @@ class _Checker:
                 height=height,
                 source=GeneratedImage.Source.IMPORTED,
             )
-            images.append(ImportImage(source, record))
+            image = ImportImage(source, record)
+            self.row_of[id(image)] = (name, line, prompt)
+            images.append(image)
+        if file_problems:
+            self.skipped[(name, line)] = (prompt, file_problems)
+            return []
         return images
 
-    def _check_file(self, manifest: Manifest, line: int, column: str, value: str):
+    def check_sizes(self, images: list[ImportImage]) -> list[ImportImage]:
+        """Every image of an import has the most common size: a set's images are shown
+        side by side, and one of another size would stand out (and unblind its variant)."""
+        if not images:
+            return images
+        sizes = Counter((i.record.width, i.record.height) for i in images)
+        (common_width, common_height), _count = sizes.most_common(1)[0]
+        bad_rows: dict[tuple[str, int], list[str]] = {}
+        for image in images:
+            record = image.record
+            if (record.width, record.height) == (common_width, common_height):
+                continue
+            name, line, _prompt = self.row_of[id(image)]
+            _csv, _line, column, path = self.places[
+                (record.variant_key, record.prompt_id, record.seed)
+            ]
+            bad_rows.setdefault((name, line), []).append(
+                WRONG_SIZE.format(
+                    csv=name,
+                    line=line,
+                    column=column,
+                    path=path,
+                    width=record.width,
+                    height=record.height,
+                    common_width=common_width,
+                    common_height=common_height,
+                )
+            )
+        for row, reasons in bad_rows.items():
+            if self.skip_incomplete:
+                prompt = next(p for n, li, p in self.row_of.values() if (n, li) == row)
+                self.skipped[row] = (prompt, reasons)
+            else:
+                self.problems.extend(reasons)
+        return [image for image in images if self.row_of[id(image)][:2] not in self.skipped]
+
+    def skipped_rows(self) -> Iterator[SkippedRow]:
+        for (name, line), (prompt, reasons) in sorted(self.skipped.items()):
+            yield SkippedRow(name, line, prompt, tuple(reasons))
+
+    def _check_file(self, manifest: Manifest, line: int, column: str, value: str, problems):
+        """(path, sha256, width, height), or None with the reason added to `problems`."""
         name = manifest.csv.name
         if not value:
-            self.problems.append(EMPTY_PATH.format(csv=name, line=line, column=column))
+            problems.append(EMPTY_PATH.format(csv=name, line=line, column=column))
             return None
         candidates = [manifest.root / value, manifest.csv.parent / value]
         path = next((p for p in candidates if p.is_file()), candidates[0])
         if not path.is_file():
-            self.problems.append(
-                FILE_MISSING.format(csv=name, line=line, column=column, path=value)
-            )
+            problems.append(FILE_MISSING.format(csv=name, line=line, column=column, path=value))
             return None
         try:
             with Image.open(path) as image:
                 image.load()  # decodes every pixel: a truncated file fails here
                 width, height = image.size
         except (OSError, UnidentifiedImageError, ValueError):
-            self.problems.append(
-                FILE_UNREADABLE.format(csv=name, line=line, column=column, path=value)
-            )
+            problems.append(FILE_UNREADABLE.format(csv=name, line=line, column=column, path=value))
             return None
         sha = archive.sha256_file(path)
         here = f"{name} line {line} {column!r}"

@@ -16,7 +16,7 @@ from typing import Any
 
 from django.db import transaction
 
-from .models import IMAGE_FIELDS, GeneratedImage, ImageSet, ModelVariant
+from ..models import IMAGE_FIELDS, GeneratedImage, ImageSet, ModelVariant
 
 
 @dataclass(frozen=True)

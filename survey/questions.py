@@ -1,4 +1,8 @@
-"""The study's fixed wording: the four survey items, attention checks, demographics.
+"""The survey's built-in questions: the four published items, the attention questions,
+the demographic questions, and the built-in consent text.
+
+A study's spec may ask its own items instead ([[survey.items]], docs/survey.md); these
+are the wording used when it does not.
 
 Every sentence is marked for translation with gettext_noop and translated when a page
 is rendered, so the wording stored in the database stays English (what researchers read)
@@ -8,6 +12,8 @@ while participants read their own language.
 from dataclasses import dataclass
 
 from django.utils.translation import gettext_noop
+
+from study.spec import MAX_ATTENTION_CHECKS
 
 
 @dataclass(frozen=True)
@@ -124,26 +130,59 @@ ATTENTION_QUESTIONS = (
         ),
         expected="cat",
     ),
+    AttentionQuestion(
+        key="shape",
+        question=gettext_noop("This question checks that you are reading. Please choose “Circle”."),
+        options=(
+            ("square", gettext_noop("Square")),
+            ("circle", gettext_noop("Circle")),
+            ("triangle", gettext_noop("Triangle")),
+            ("star", gettext_noop("Star")),
+        ),
+        expected="circle",
+    ),
+    AttentionQuestion(
+        key="fruit",
+        question=gettext_noop("To show that you are paying attention, please choose “Banana”."),
+        options=(
+            ("apple", gettext_noop("Apple")),
+            ("banana", gettext_noop("Banana")),
+            ("orange", gettext_noop("Orange")),
+            ("grape", gettext_noop("Grape")),
+        ),
+        expected="banana",
+    ),
+    AttentionQuestion(
+        key="weekday",
+        question=gettext_noop("Please choose “Tuesday” below to show that you are reading."),
+        options=(
+            ("monday", gettext_noop("Monday")),
+            ("tuesday", gettext_noop("Tuesday")),
+            ("wednesday", gettext_noop("Wednesday")),
+            ("thursday", gettext_noop("Thursday")),
+        ),
+        expected="tuesday",
+    ),
 )
 ATTENTION_BY_KEY = {question.key: question for question in ATTENTION_QUESTIONS}
-ATTENTION_CHECKS_PER_PARTICIPANT = 2
+assert len(ATTENTION_QUESTIONS) == MAX_ATTENTION_CHECKS  # the spec's limit is this list
 
 
-def attention_plan(pages: int) -> dict[int, list[str]]:
+def attention_plan(pages: int, checks: int) -> dict[int, list[str]]:
     """Which attention questions go on which page index, for a participant with ``pages``.
 
-    Two checks, spread over the first and second thirds of the pages so that one late
-    lapse and one early lapse are both caught; a one-page study carries both on its page.
+    ``checks`` different questions, spread evenly over the pages (check i of n on page
+    floor((i + 1) * pages / (n + 1))), so early and late lapses are both caught: two
+    checks land in the first and second thirds. With fewer pages than checks, some
+    pages carry more than one.
     """
+    plan: dict[int, list[str]] = {}
     if pages < 1:
-        return {}
-    keys = [question.key for question in ATTENTION_QUESTIONS[:ATTENTION_CHECKS_PER_PARTICIPANT]]
-    if pages == 1:
-        return {0: keys}
-    first, second = pages // 3, (2 * pages) // 3
-    if second == first:
-        second = first + 1
-    return {first: [keys[0]], second: [keys[1]]}
+        return plan
+    for number, question in enumerate(ATTENTION_QUESTIONS[:checks]):
+        index = min((number + 1) * pages // (checks + 1), pages - 1)
+        plan.setdefault(index, []).append(question.key)
+    return plan
 
 
 @dataclass(frozen=True)
@@ -194,7 +233,7 @@ DEMOGRAPHIC_QUESTIONS = (
 DEFAULT_CONSENT_TEXT = gettext_noop(
     "You are invited to take part in a research study about images made by computer "
     "programs. You will rank groups of images by how well they show a culture you know. "
-    "It takes about 15 minutes. Taking part is voluntary and you may stop at any time. "
+    "It takes about {minutes} minutes. Taking part is voluntary and you may stop at any time. "
     "We store your rankings, the time you spend on each page and your answers to a few "
     "questions about yourself; we do not store your name. The anonymous answers will be "
     "used for research and may be published."
