@@ -184,7 +184,9 @@ def run_ablation(
         community = scope_community(work, full, scope)
         measured = {}
         for variant in VARIANTS:
-            if max_minutes is not None and (time.time() - started) / 60 > max_minutes:
+            finished = (work / setting.key / scope / variant / "measured.npz").exists()
+            late = max_minutes is not None and (time.time() - started) / 60 > max_minutes
+            if late and not finished:
                 remaining.append(f"{setting.key}/{scope}/{variant}")
                 continue
             progress(f"{setting.key} / {scope} / {variant}")

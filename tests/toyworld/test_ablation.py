@@ -63,3 +63,6 @@ def test_a_time_boxed_run_reports_what_remains_and_a_rerun_finishes_it(tmp_path)
     pooled = record["done"][0]["pairs"]["scoft-mpc - scoft-mp"]["stereotype"]["pooled"]
     assert pooled["low"] <= pooled["value"] <= pooled["high"]
     assert "Quenzar" in format_paired(record)
+    # Out of time, a rerun still reports what is finished, without training anything.
+    again = run_ablation(*args, seeds_per_prompt=1, max_minutes=0, progress=lambda m: None)
+    assert again["done"] == record["done"] and again["remaining"] == []
