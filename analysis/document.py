@@ -1,123 +1,114 @@
 """The report's text: a list of blocks (headings, paragraphs, tables, figures) made
-from the analysis, rendered to Markdown and to one self-contained HTML page."""
+from an :class:`analysis.tables.Analysis`, rendered to Markdown and to one
+self-contained HTML page.
+
+The statistic sections follow :data:`analysis.tables.TABLES` (heading, sentence,
+table), so a new table appears here without a change to this module; the sections
+around them (who is counted, the headline, the human-evaluation record, participant
+quality, small samples) are written here.
+"""
 
 from __future__ import annotations
 
 import html
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
+from analysis.bootstrap import FEW_PARTICIPANTS, POOLED
+from analysis.figures import FIGURES, NARROW_SUFFIX
+from analysis.quality import FAST_SECONDS, KEPT_ORDER_SHARE
 from analysis.rankings import Rankings
-from analysis.ranks import CONFIDENCE
-from analysis.stats import HOLM_FAMILY
-from analysis.tallies import POOLED
+from analysis.tables import LEVEL, TABLES, Analysis
 
-if TYPE_CHECKING:
-    from analysis.report import Analysis
-
-
-FIGURE_CAPTIONS = {
-    "violins": "Ranks per variant, one panel per item, one row per country and the pooled row.",
-    "rank_shares": "Share of pages at each rank.",
-    "preference": "Pairwise preference: share of pages where the row variant was ranked "
-    "better than the column variant.",
-    "critical_difference": "Critical-difference diagrams (Friedman average ranks, Nemenyi test).",
-}
+#: Coverage of the report's 95% participant-bootstrap intervals measured on simulated
+#: studies with a known truth: share of 1,000 headline-preference intervals holding the
+#: true value, by participants in the scope (benchmarks/bench_coverage.py --studies
+#: 1000; docs/analysis.md has the mean-rank figures too).
+MEASURED_COVERAGE = {2: 0.503, 5: 0.814, 10: 0.890, 20: 0.911, 50: 0.939}
+NO_INTERVAL = "no interval: one participant"
+ZERO_WIDTH = "no interval: every resample gives the same value"
+FEW_MARK = "†"
 
 
 def document_blocks(analysis: Analysis, export: Path) -> list[tuple[str, object]]:
     """Blocks: ("h1"|"h2"|"p", text), ("table", DataFrame), ("figure", name)."""
     r, t, o = analysis.rankings, analysis.tables, analysis.options
-    level = f"{CONFIDENCE:.0%}"
     blocks: list[tuple[str, object]] = [
         ("h1", f"Rankings report: {r.study}"),
         (
             "p",
-            f"Export `{export.name}`, {r.rows_read:,} rows read; generated "
-            f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC. Variants: "
+            f"Export `{export.name}`, {r.rows_read:,} ranked images read (one row per image, "
+            f"page and question; {len(r.ranks):,} rankings analysed, one per page and "
+            f"question); generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC. Variants: "
             + ", ".join(f"{r.label(v)} (`{v}`)" for v in r.variants)
             + ". Rank 1 is the best end for every item.",
         ),
         (
             "p",
-            f"Intervals are {level} percentile intervals from {o.n_boot:,} bootstrap "
+            f"Intervals are {LEVEL} percentile intervals from {o.n_boot:,} bootstrap "
             f"resamples of participants (the participant is the unit, not the page), "
             f"resampled within each country; seed {o.seed}. Tests use each participant's "
             "mean rank of each variant as one block.",
         ),
         ("h2", "Who is counted"),
         ("p", _left_out_sentence(r, o.keep_excluded)),
-        ("table", t["participants"]),
+        ("table", _with_names(t["participants"], r, "country")),
     ]
     if len(t["left_out"]):
         reasons = t["left_out"].groupby(["country", "reason"]).size().rename("participants")
-        blocks.append(("table", reasons.reset_index()))
+        blocks.append(("table", _with_names(reasons.reset_index(), r, "country")))
+    small = _small_sample_blocks(analysis)
     blocks += [
         ("h2", "Headline"),
         ("p", _headline_sentence(analysis)),
         ("table", _headline_table(analysis)),
+        *small,
     ]
-    blocks += [("h2", "Figures")] + [("figure", name) for name in FIGURE_CAPTIONS]
-    pooled = {
-        name: table[table["scope"] == POOLED] if "scope" in table else table
-        for name, table in t.items()
-    }
+    blocks += [("h2", "Figures")] + [("figure", name) for name in analysis_figures(analysis)]
+    for table in TABLES:
+        if table.shown == "file":
+            continue
+        shown = t[table.name]
+        if table.shown == "pooled" and "scope" in shown:
+            shown = shown[shown["scope"] == POOLED]
+        shown = shown.drop(columns=[c for c in table.hide if c in shown])
+        blocks.append(("h2", table.heading))
+        if table.text:
+            blocks.append(("p", table.text))
+        blocks.append(("table", _with_names(shown, r, "scope")) if len(shown) else ("p", _EMPTY))
+    blocks += _human_evaluation_blocks(analysis)
+    blocks += _quality_blocks(analysis)
     blocks += [
-        ("h2", "Rank statistics, all countries"),
-        (
-            "p",
-            f"Mean rank with its {level} interval, median, standard error over pages "
-            "(as published; it ignores that one participant ranks many pages), and the "
-            "share of pages ranked first. Per country: `tables/rank_summary.csv`.",
-        ),
-        ("table", pooled["rank_summary"].drop(columns=["scope", "variant"])),
-        ("h2", "Friedman test and Kendall's W"),
-        (
-            "p",
-            "Blocks are participants (their mean rank of each variant); Kendall's W "
-            "is the participants' concordance on the order of the variants (0 none, 1 "
-            "complete).",
-        ),
-        ("table", t["friedman"]),
-        ("h2", "Pairwise Wilcoxon signed-rank tests, Holm-corrected, all countries"),
-        (
-            "p",
-            f"Holm's correction covers one family: {HOLM_FAMILY}. A negative median "
-            "difference means the first variant was ranked better. Per country: "
-            "`tables/wilcoxon.csv`.",
-        ),
-        ("table", pooled["wilcoxon"].drop(columns=["scope", "family"])),
-        ("h2", "Nemenyi post-hoc test, all countries"),
-        ("table", pooled["nemenyi"].drop(columns="scope")),
-        ("h2", "Rater agreement: Krippendorff's alpha (ordinal)"),
-        (
-            "p",
-            "Raters are participants; a unit is one variant's image in one image set, "
-            "its value the rank given; units rated once are left out.",
-        ),
-        ("table", t["agreement"]),
-        ("h2", "Plackett-Luce worth, all countries"),
-        (
-            "p",
-            "Worths sum to 1: the model's probability that a variant is ranked first "
-            "among all. Per country: `tables/plackett_luce.csv`.",
-        ),
-        ("table", pooled["plackett_luce"].drop(columns=["scope", "variant"])),
         ("h2", "Files"),
         (
             "p",
             "Every table as CSV in `tables/` ("
             + ", ".join(f"{n}.csv" for n in t)
             + "); every figure in `figures/` as "
-            + " and ".join(f.upper() for f in o.figure_formats)
-            + ".",
+            + ", ".join(f.upper() for f in o.figure_formats)
+            + f", at two-column width (6.9 in, `NAME.*`) and one-column width (3.3 in, "
+            f"`NAME{NARROW_SUFFIX}.*`).",
         ),
     ]
     return blocks
+
+
+_EMPTY = "Not computed for this export (it lacks the data, or has a single country)."
+
+
+def analysis_figures(analysis: Analysis) -> list[str]:
+    """The names of the figures this report draws, in the order they are shown."""
+    return list(FIGURES)
+
+
+def _with_names(table: pd.DataFrame, r: Rankings, column: str) -> pd.DataFrame:
+    """The table with country codes replaced by their names, for reading."""
+    if column not in table:
+        return table
+    return table.assign(**{column: [r.country_name(str(c)) for c in table[column]]})
 
 
 def _left_out_sentence(r: Rankings, kept: bool) -> str:
@@ -143,8 +134,35 @@ def _headline_rows(analysis: Analysis) -> pd.DataFrame:
     return pairs[(pairs["variant"] == model) & (pairs["other"] == baseline)]
 
 
+def interval_text(low: float, high: float, participants: int) -> str:
+    """An interval as the report prints it: never a zero-width or one-person interval
+    passed off as a 95% interval, and a mark where participants are few."""
+    if participants < 2 or np.isnan(low) or np.isnan(high):
+        return NO_INTERVAL if participants < 2 else "no interval"
+    if high - low < 1e-12:
+        return ZERO_WIDTH
+    mark = FEW_MARK if participants < FEW_PARTICIPANTS else ""
+    return f"{low:.0%}–{high:.0%}{mark}"
+
+
 def _headline_table(analysis: Analysis) -> pd.DataFrame:
-    return _headline_rows(analysis)[["scope", "item", "pages", "share_better", "ci_low", "ci_high"]]
+    rows = _headline_rows(analysis)
+    shown = pd.DataFrame(
+        {
+            "scope": [analysis.rankings.country_name(str(s)) for s in rows["scope"]],
+            "item": rows["item"].to_numpy(),
+            "participants": rows["participants"].to_numpy(),
+            "pages": rows["pages"].to_numpy(),
+            "share_better": rows["share_better"].to_numpy(),
+            f"{LEVEL} interval": [
+                interval_text(low, high, n)
+                for low, high, n in zip(
+                    rows["ci_low"], rows["ci_high"], rows["participants"], strict=True
+                )
+            ],
+        }
+    )
+    return shown
 
 
 def _headline_sentence(analysis: Analysis) -> str:
@@ -153,15 +171,113 @@ def _headline_sentence(analysis: Analysis) -> str:
     rows = _headline_rows(analysis)
     pooled = rows[rows["scope"] == POOLED]
     parts = [
-        f"{item}: {share:.0%} ({low:.0%}–{high:.0%})"
-        for item, share, low, high in zip(
-            pooled["item"], pooled["share_better"], pooled["ci_low"], pooled["ci_high"], strict=True
+        f"{item}: {share:.0%} ({interval_text(low, high, n)})"
+        for item, share, low, high, n in zip(
+            pooled["item"],
+            pooled["share_better"],
+            pooled["ci_low"],
+            pooled["ci_high"],
+            pooled["participants"],
+            strict=True,
         )
     ]
     return (
         f"Share of pages where {r.label(model)} was ranked better than {r.label(baseline)}, "
-        f"all countries, with {CONFIDENCE:.0%} intervals — " + "; ".join(parts) + "."
+        f"all countries, with {LEVEL} intervals — " + "; ".join(parts) + "."
     )
+
+
+def _coverage_sentence() -> str:
+    measured = ", ".join(f"{share:.1%} at {n}" for n, share in MEASURED_COVERAGE.items())
+    return (
+        f"Measured on simulated studies with a known truth, these nominal {LEVEL} "
+        f"intervals held the true value in {measured} participants per scope "
+        "(benchmarks/bench_coverage.py): below about 20 participants they are too narrow."
+    )
+
+
+def _small_sample_blocks(analysis: Analysis) -> list[tuple[str, object]]:
+    """A warning naming every scope with fewer than FEW_PARTICIPANTS participants."""
+    summary = analysis.tables["rank_summary"]
+    few = summary[summary["few_participants"]].drop_duplicates("scope")
+    if few.empty:
+        return [("p", _coverage_sentence())]
+    r = analysis.rankings
+    named = ", ".join(
+        f"{r.country_name(str(s))} ({n})"
+        for s, n in zip(few["scope"], few["participants"], strict=True)
+    )
+    return [
+        (
+            "p",
+            f"{FEW_MARK} Warning: fewer than {FEW_PARTICIPANTS} participants in {named}. "
+            f"Intervals there are marked {FEW_MARK} (and flagged in the tables' "
+            "`few_participants` column); with one participant no interval is given. "
+            + _coverage_sentence(),
+        )
+    ]
+
+
+def _human_evaluation_blocks(analysis: Analysis) -> list[tuple[str, object]]:
+    """The human-evaluation record in the style of Otani et al. (CVPR 2023)."""
+    r, t = analysis.rankings, analysis.tables
+    quality = t["participant_quality"]
+    agreement = t["agreement"]
+    pooled_alpha = agreement[agreement["scope"] == POOLED]
+    failed = (
+        int((r.left_out["reason"] == "failed an attention check").sum()) if len(r.left_out) else 0
+    )
+    researcher = len(r.left_out) - failed
+    per_country = ", ".join(
+        f"{r.country_name(c)} {n}"
+        for c, n in zip(
+            t["participants"]["country"], t["participants"]["participants"], strict=True
+        )
+        if c != POOLED
+    )
+    seconds = quality["median_seconds"].dropna()
+    time_text = (
+        f"median time on a page {seconds.median():.0f} s (participants' medians range "
+        f"{seconds.min():.0f}–{seconds.max():.0f} s)"
+        if len(seconds)
+        else "time on a page not in the export"
+    )
+    alpha_text = ", ".join(
+        f"{item} {alpha:.2f}"
+        for item, alpha in zip(pooled_alpha["item"], pooled_alpha["alpha"], strict=True)
+    )
+    ratings = np.bincount(r.image_set[r.item == 0]) if len(r.ranks) else np.array([0])
+    ratings = ratings[ratings > 0]
+    lines = [
+        f"Participants analysed per country: {per_country}.",
+        f"Task: rank {r.k} images of one prompt on a page, once per question "
+        f"({', '.join(r.items)}); each image set was ranked by {ratings.min()}–{ratings.max()} "
+        f"participants (median {np.median(ratings):.0f}).",
+        f"Exclusions: {researcher} participant(s) excluded by a researcher; attention "
+        f"checks: {failed} participant(s) failed and were left out"
+        + (" (kept on request)." if analysis.options.keep_excluded else "."),
+        f"Time: {time_text}.",
+        f"Agreement (Krippendorff's alpha, ordinal, all countries): {alpha_text}.",
+        "Recruitment platform, pay and the consent text are not in the export; state them "
+        "from the study's spec and the recruitment page.",
+    ]
+    return [("h2", "Human evaluation record"), ("p", " ".join(lines))]
+
+
+def _quality_blocks(analysis: Analysis) -> list[tuple[str, object]]:
+    quality = analysis.tables["participant_quality"]
+    flagged = quality[quality["flags"] != ""]
+    text = (
+        f"Flags, never exclusions: a median page under {FAST_SECONDS:g} s, more than "
+        f"{KEPT_ORDER_SHARE:.0%} of rankings submitted in the order shown, or an order "
+        "against the other participants of the country (negative Spearman correlation "
+        f"with their leave-one-out mean ranks). {len(flagged)} of {len(quality)} "
+        "participant(s) flagged; every participant in `tables/participant_quality.csv`."
+    )
+    blocks: list[tuple[str, object]] = [("h2", "Participant quality"), ("p", text)]
+    if len(flagged):
+        blocks.append(("table", _with_names(flagged.head(20), analysis.rankings, "country")))
+    return blocks
 
 
 def _display(table: pd.DataFrame) -> pd.DataFrame:
@@ -188,8 +304,12 @@ def to_markdown(blocks: list[tuple[str, object]]) -> str:
         elif kind == "table":
             lines.append(_display(content).to_markdown(index=False) + "\n")
         elif kind == "figure":
-            lines.append(f"![{FIGURE_CAPTIONS[content]}](figures/{content}.png)\n")
-            lines.append(f"*{FIGURE_CAPTIONS[content]}* ([SVG](figures/{content}.svg))\n")
+            caption = FIGURES[content]
+            lines.append(f"![{caption}](figures/{content}.png)\n")
+            lines.append(
+                f"*{caption}* ([PDF](figures/{content}.pdf), [SVG](figures/{content}.svg), "
+                f"[one column](figures/{content}{NARROW_SUFFIX}.pdf))\n"
+            )
     return "\n".join(lines)
 
 
@@ -204,7 +324,7 @@ def to_html(blocks: list[tuple[str, object]], embedded: dict[str, str], title: s
         elif kind == "table":
             body.append(_display(content).to_html(index=False, border=0, classes="table"))
         elif kind == "figure":
-            caption = html.escape(FIGURE_CAPTIONS[content])
+            caption = html.escape(FIGURES[content])
             body.append(
                 f'<figure><img alt="{caption}" src="data:image/png;base64,{embedded[content]}">'
                 f"<figcaption>{caption}</figcaption></figure>"

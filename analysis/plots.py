@@ -1,5 +1,5 @@
-"""Figures of the report. Panel functions take ``ax=None`` and return the Axes; figure
-functions lay panels out and return the Figure. Nothing here saves a file.
+"""Panels of the report's figures. Each function takes ``ax=None``, draws one panel and
+returns the Axes; :mod:`analysis.figures` lays panels out. Nothing here saves a file.
 
 Data come in as long DataFrames with the column names as arguments. Ranks are whole
 numbers 1..k, so a violin is drawn from the count of pages at each rank (a Gaussian
@@ -18,17 +18,27 @@ matplotlib.use("Agg")  # the report renders to files, never to a screen
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import scikit_posthocs
 import seaborn as sns
 from matplotlib.axes import Axes
-from matplotlib.figure import Figure
 from scipy import stats as scipy_stats
 
 #: Kernel bandwidth in rank units. Fixed rather than Scott's rule, whose bandwidth
 #: shrinks with the number of pages until a large study draws spikes at each rank.
 VIOLIN_BANDWIDTH = 0.35
-PANEL_SIZE = (3.4, 2.6)  # inches per panel
-plt.rcParams.update({"font.size": 10, "axes.titlesize": 10, "axes.labelsize": 9})
+#: Print sizes: 7 pt text is the smallest a journal accepts at column width.
+plt.rcParams.update(
+    {
+        "font.size": 7,
+        "axes.titlesize": 7,
+        "axes.labelsize": 7,
+        "xtick.labelsize": 6.5,
+        "ytick.labelsize": 6.5,
+        "legend.fontsize": 6.5,
+        "figure.titlesize": 8,
+        "axes.linewidth": 0.6,
+        "pdf.fonttype": 42,  # TrueType in PDF: editable text a journal's checker accepts
+    }
+)
 # Text stays text in SVG: smaller files, editable labels, and much faster to write.
 plt.rcParams["svg.fonttype"] = "none"
 
@@ -47,6 +57,7 @@ def rank_violins(
     order: Sequence[str] | None = None,
     ax: Axes | None = None,
     bandwidth: float = VIOLIN_BANDWIDTH,
+    rotation: float = 20,
 ) -> Axes:
     """Violin of ranks per variant, rank 1 on top, with median (white dot) and mean
     (black diamond). data has one row per (variant, rank) with the page count in
@@ -88,7 +99,7 @@ def rank_violins(
             positions,
             [s["median"] for s in stats],
             marker="o",
-            s=22,
+            s=12,
             c="white",
             edgecolors="black",
             linewidths=0.8,
@@ -99,12 +110,14 @@ def rank_violins(
             positions,
             [s["mean"] for s in stats],
             marker="D",
-            s=16,
+            s=8,
             c="black",
             zorder=4,
             label="mean",
         )
-    ax.set_xticks(range(len(order)), order, rotation=20, ha="right")
+    ax.set_xticks(
+        range(len(order)), order, rotation=rotation, ha="right" if rotation < 90 else "center"
+    )
     ax.set_yticks(ranks)
     ax.set_ylim(k + 0.5, 0.5)  # rank 1 (best) on top
     ax.set_ylabel("rank (1 = best)")
@@ -189,50 +202,104 @@ def preference_heatmap(
 
 
 def critical_difference(
-    average_ranks: pd.Series, p_values: pd.DataFrame, *, ax: Axes | None = None
+    average_ranks: pd.Series,
+    p_values: pd.DataFrame,
+    *,
+    cd: float | None = None,
+    limits: tuple[float, float] | None = None,
+    ax: Axes | None = None,
+    alpha: float = 0.05,
 ) -> Axes:
-    """Critical-difference diagram: average Friedman rank per variant (lower = better);
-    variants joined by a bar are not told apart by the Nemenyi test (alpha 0.05), whose
-    p-values come as a symmetric DataFrame indexed like average_ranks."""
+    """Critical-difference diagram: average Friedman rank per variant (lower = better)
+    on one axis, one row per variant, best on top.
+
+    With cd (Nemenyi's critical difference) each variant gets a bar of +-cd/2: two
+    variants whose bars do not overlap differ significantly, and a ruler of length cd
+    is drawn above. A grey bracket at the right joins variants the Nemenyi p-values
+    (a symmetric DataFrame indexed like average_ranks) do not separate at alpha.
+    limits fixes the axis (e.g. (1, k)) so panels of one figure compare.
+    """
     ax = ax if ax is not None else plt.gca()
-    k = len(average_ranks)
-    scikit_posthocs.critical_difference_diagram(
-        average_ranks,
-        p_values,
-        ax=ax,
-        color_palette=dict(zip(average_ranks.index, variant_colours(k), strict=True)),
-        label_props={"fontsize": 8},
-    )
+    ordered = average_ranks.sort_values()
+    k = len(ordered)
+    low, high = limits if limits is not None else (1, max(k, 2))
+    colours = dict(zip(average_ranks.index, variant_colours(k), strict=True))
+    rows = np.arange(k)
+    if cd is not None and np.isfinite(cd):
+        ax.hlines(rows, ordered - cd / 2, ordered + cd / 2, color="0.75", linewidth=2.5, zorder=1)
+        ax.plot([low, low + cd], [-1.0, -1.0], color="black", linewidth=1, marker="|")
+        ax.text(low + cd + 0.05, -1.0, f"CD = {cd:.2f}", ha="left", va="center", fontsize=6.5)
+    ax.scatter(ordered, rows, c=[colours[v] for v in ordered.index], s=18, zorder=3)
+    trans = matplotlib.transforms.blended_transform_factory(ax.transAxes, ax.transData)
+    for row, (name, rank) in enumerate(ordered.items()):
+        ax.text(-0.03, row, f"{name} ({rank:.2f})", transform=trans, ha="right", va="center")
+    for depth, (first, last) in enumerate(_cliques(ordered, p_values, alpha)):
+        x = 1.02 + 0.025 * depth
+        ax.plot([x, x], [first, last], transform=trans, color="0.4", linewidth=2, clip_on=False)
+    ax.set_xlim(low - 0.1, high + 0.1)
+    ax.set_ylim(k - 0.5, -1.5)
+    ax.set_yticks([])
+    ax.set_xticks(np.arange(np.ceil(low), np.floor(high) + 1))
+    ax.set_xlabel("average rank (1 = best)")
+    for side in ("left", "right", "top"):
+        ax.spines[side].set_visible(False)
     return ax
 
 
-def grid(
-    rows: Sequence[str],
-    columns: Sequence[str],
+def _cliques(ordered: pd.Series, p_values: pd.DataFrame, alpha: float) -> list[tuple[int, int]]:
+    """Maximal runs of rank-ordered variants with no pair told apart (p >= alpha)."""
+    names = list(ordered.index)
+    runs: list[tuple[int, int]] = []
+    for first in range(len(names)):
+        last = first
+        while last + 1 < len(names) and all(
+            p_values.loc[names[a], names[last + 1]] >= alpha for a in range(first, last + 1)
+        ):
+            last += 1
+        if last > first and not any(a <= first and last <= b for a, b in runs):
+            runs.append((first, last))
+    return runs
+
+
+def interval_dots(
+    data: pd.DataFrame,
     *,
-    title: str,
-    panel=PANEL_SIZE,
-    sharey: bool = False,
-) -> tuple[Figure, np.ndarray]:
-    """An empty figure of len(rows) x len(columns) panels, with a title."""
-    fig, axes = plt.subplots(
-        len(rows),
-        len(columns),
-        figsize=(panel[0] * len(columns), panel[1] * len(rows)),
-        squeeze=False,
-        sharey=sharey,
-        layout="constrained",
-    )
-    fig.suptitle(title, fontsize=12)
-    return fig, axes
+    y: str,
+    x: str,
+    low: str,
+    high: str,
+    group: str,
+    order: Sequence[str],
+    groups: Sequence[str],
+    emphasis: str | None = None,
+    ax: Axes | None = None,
+) -> Axes:
+    """Dots with interval lines: one band per y value (in order), one dot per group
+    inside it (dodged, coloured by group), the emphasis group drawn larger in black.
+    Used for mean ranks and preference shares, with the countries as groups."""
+    ax = ax if ax is not None else plt.gca()
+    groups = list(groups)
+    palette = dict(zip(groups, country_colours(len(groups)), strict=True))
+    if emphasis is not None:
+        palette[emphasis] = (0, 0, 0)
+    offsets = np.linspace(-0.32, 0.32, len(groups)) if len(groups) > 1 else np.zeros(1)
+    place = {name: i for i, name in enumerate(order)}
+    for offset, name in zip(offsets, groups, strict=True):
+        mine = data[data[group] == name]
+        ys = np.array([place[v] for v in mine[y]], dtype=float) + offset
+        big = name == emphasis
+        ax.hlines(ys, mine[low], mine[high], color=palette[name], linewidth=1.4 if big else 0.8)
+        ax.scatter(mine[x], ys, color=[palette[name]], s=14 if big else 6, zorder=3, label=name)
+    ax.set_yticks(range(len(order)), order)
+    ax.set_ylim(len(order) - 0.5, -0.5)
+    ax.grid(axis="x", alpha=0.3)
+    return ax
 
 
-def label_grid(axes: np.ndarray, rows: Sequence[str], columns: Sequence[str]) -> None:
-    """Title each panel with its row (country) and column (item), so no panel can be
-    read as another's even when cropped out of the figure."""
-    for i, row in enumerate(rows):
-        for j, column in enumerate(columns):
-            axes[i, j].set_title(f"{row} · {column}", fontweight="bold")
+def country_colours(n: int) -> list:
+    """Distinct colours for up to 18 countries (tab10, then Dark2), husl beyond."""
+    base = sns.color_palette("tab10", 10) + sns.color_palette("Dark2", 8)
+    return base[:n] if n <= len(base) else sns.color_palette("husl", n)
 
 
 def _rank_counts(

@@ -8,14 +8,15 @@ export rows is analysed in seconds.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from analysis.io import ExportError
-from analysis.simulate import PAPER_ITEMS, PAPER_VARIANTS
+from analysis.export import ExportError
+from study.names import PUBLISHED_COUNTRIES, PUBLISHED_ITEMS, VARIANT_KEYS, variant_label
 
 SEVERAL_STUDIES = "The export holds several studies ({studies}); choose one with --study."
 UNKNOWN_STUDY = "The export has no study {study!r}; it holds {studies}."
@@ -24,6 +25,19 @@ NOT_A_PERMUTATION = (
     "Ranks on a page must be a permutation of 1..{k}: participant {participant}, image set "
     "{image_set}, item {item!r} has {found} ({count} ranking(s) have this problem)."
 )
+RANK_OUT_OF_RANGE = (
+    "Ranks run from 1 to {k} (the number of variants); data row {row} gives {variant!r} "
+    "rank {rank} ({count} row(s) have a rank outside 1..{k})."
+)
+RARE_VARIANT = (
+    "The variant {variant!r} appears in only {count} of {rankings} rankings (first at data "
+    "row {row}), where every ranking should hold every variant; is it a misspelling"
+    "{suggestion}?"
+)
+#: What NOT_A_PERMUTATION says a faulty ranking has.
+FOUND_MISSING = "a variant missing: no rank for {variants}"
+FOUND_TWICE = "a variant ranked twice: {variants} (data rows {rows})"
+FOUND_SHARED = "ranks {ranks}"
 PARTICIPANT_IN_TWO_COUNTRIES = (
     "Participant {participant} appears under more than one country ({countries})."
 )
@@ -44,7 +58,10 @@ class Rankings:
     ``ranks[j, v]`` is the rank (1 = best) that ranking j gave variant v. Integer codes
     index the name lists: ``participant[j]`` into ``participants``, ``item[j]`` into
     ``items``, ``image_set[j]`` into ``image_sets``; ``participant_country[p]`` into
-    ``countries``.
+    ``countries``. ``positions[j, v]`` is where variant v's image was shown on the page
+    (1 = first; 0 when the export has no ``position`` column) and ``page_ms[j]`` the
+    time on the page in milliseconds (NaN when not known). ``country_names`` maps a
+    country code to the name the report shows.
     """
 
     study: str
@@ -59,6 +76,9 @@ class Rankings:
     image_set: np.ndarray
     item: np.ndarray
     ranks: np.ndarray
+    positions: np.ndarray
+    page_ms: np.ndarray
+    country_names: dict[str, str]
     rows_read: int
     left_out: pd.DataFrame  # participant, country, reason
     flagged_kept: pd.DataFrame  # the same, for flagged participants kept on request
@@ -71,6 +91,15 @@ class Rankings:
     def label(self, variant: str) -> str:
         """Researcher-facing label of a variant key."""
         return self.labels.get(variant, variant)
+
+    def country_name(self, country: str) -> str:
+        """The name of a country code (the code itself when no name is known)."""
+        return self.country_names.get(country, country)
+
+    @property
+    def has_positions(self) -> bool:
+        """Whether the export said where each image was shown."""
+        return bool((self.positions > 0).all()) and len(self.positions) > 0
 
     def country_of_ranking(self) -> np.ndarray:
         """Country code of each ranking."""
@@ -89,14 +118,14 @@ def rankings_from_export(
     export is what :func:`analysis.io.read_export` returns. Participants a researcher
     excluded and participants who failed an attention check are left out unless
     keep_excluded; who was left out and why is in ``left_out`` (or, when kept, in
-    ``flagged_kept``). Raises ExportError
-    when ranks on a page are not a permutation, there is a single variant, a
-    participant appears in two countries, or the export holds several studies and
-    ``study`` does not pick one.
+    ``flagged_kept``). Raises ExportError naming the data row when a rank lies outside
+    1..k, a variant is (nearly) absent from the rankings, ranks on a page are not a
+    permutation, there is a single variant, a participant appears in two countries, or
+    the export holds several studies and ``study`` does not pick one.
     """
     export = _one_study(export, study)
     variants = _variant_order(export, variant_order)
-    items = _ordered(export["item"], PAPER_ITEMS)
+    items = _ordered(export["item"], PUBLISHED_ITEMS)
     countries = sorted(export["country"].cat.categories[export["country"].cat.codes.unique()])
     if len(variants) < 2:
         raise ExportError(SINGLE_VARIANT.format(variant=variants[0]))
@@ -109,20 +138,27 @@ def rankings_from_export(
     set_codes, image_sets = pd.factorize(export["image_set"], sort=True)
     item_codes = _recode(export["item"], items)
     variant_codes = _recode(export["variant"], variants)
+    rank = export["rank"].to_numpy()
+    _check_rank_range(rank, variant_codes, variants, export.index)
 
     key = (participant_codes.astype(np.int64) * len(image_sets) + set_codes) * len(
         items
     ) + item_codes
     ranking_keys, ranking_of_row = np.unique(key, return_inverse=True)
-    ranks = _ranks_wide(
-        ranking_of_row, variant_codes, export["rank"].to_numpy(), len(ranking_keys), len(variants)
-    )
+    _check_rare_variants(variant_codes, ranking_of_row, variants, export.index)
+    ranks = _wide(ranking_of_row, variant_codes, rank, len(ranking_keys), len(variants))
     ranking_item = ranking_keys % len(items)
     ranking_set = (ranking_keys // len(items)) % len(image_sets)
     ranking_participant = ranking_keys // (len(items) * len(image_sets))
     _check_permutations(
-        ranks, ranking_participant, ranking_set, ranking_item, participants, image_sets, items
+        ranks,
+        ranking_of_row,
+        variant_codes,
+        export.index,
+        (ranking_participant, ranking_set, ranking_item),
+        (participants, image_sets, items, variants),
     )
+    positions, page_ms = _positions_and_times(export, ranking_of_row, variant_codes, ranks.shape)
 
     left_out = _left_out(export, participant_codes, participants, participant_country, countries)
     flagged_kept = left_out.iloc[0:0]
@@ -133,6 +169,7 @@ def rankings_from_export(
             raise ExportError(NOTHING_LEFT.format(count=len(left_out)))
         ranks, ranking_participant = ranks[keep], ranking_participant[keep]
         ranking_set, ranking_item = ranking_set[keep], ranking_item[keep]
+        positions, page_ms = positions[keep], page_ms[keep]
     elif keep_excluded:
         left_out, flagged_kept = left_out.iloc[0:0], left_out
 
@@ -150,6 +187,9 @@ def rankings_from_export(
         image_set=ranking_set.astype(np.int64),
         item=ranking_item.astype(np.int64),
         ranks=ranks,
+        positions=positions,
+        page_ms=page_ms,
+        country_names=_country_names(export, countries),
         rows_read=len(export),
         left_out=left_out.drop(columns="code"),
         flagged_kept=flagged_kept.drop(columns="code"),
@@ -185,7 +225,7 @@ def _ordered(column: pd.Series, known: Sequence[str]) -> list[str]:
 
 
 def _variant_order(export: pd.DataFrame, variant_order: Sequence[str] | None) -> list[str]:
-    seen = _ordered(export["variant"], PAPER_VARIANTS)
+    seen = _ordered(export["variant"], VARIANT_KEYS)
     if not variant_order:
         return seen
     unknown = [v for v in variant_order if v not in seen]
@@ -222,50 +262,131 @@ def _country_of_participants(
     return first
 
 
-def _ranks_wide(
-    ranking_of_row: np.ndarray, variant: np.ndarray, rank: np.ndarray, n: int, k: int
+def _wide(
+    ranking_of_row: np.ndarray, variant: np.ndarray, values: np.ndarray, n: int, k: int
 ) -> np.ndarray:
-    """Ranks as an (n rankings, k variants) array; 0 where a variant is missing, and
-    -1 in every cell of a ranking that names a variant twice."""
-    ranks = np.zeros((n, k), dtype=np.int64)
-    ranks[ranking_of_row, variant] = rank
-    rows_per_ranking = np.bincount(ranking_of_row, minlength=n)
-    ranks[rows_per_ranking > k] = -1
-    return ranks
+    """Per-row values as an (n rankings, k variants) array; 0 where a variant is missing
+    (ranks are checked to lie in 1..k first, so 0 is never a rank)."""
+    wide = np.zeros((n, k), dtype=np.int64)
+    wide[ranking_of_row, variant] = values
+    return wide
+
+
+def _check_rank_range(
+    rank: np.ndarray, variant: np.ndarray, variants: list[str], index: pd.Index
+) -> None:
+    k = len(variants)
+    bad = (rank < 1) | (rank > k)
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        raise ExportError(
+            RANK_OUT_OF_RANGE.format(
+                k=k,
+                row=int(index[first]) + 1,
+                variant=variants[variant[first]],
+                rank=int(rank[first]),
+                count=int(bad.sum()),
+            )
+        )
+
+
+def _check_rare_variants(
+    variant: np.ndarray, ranking_of_row: np.ndarray, variants: list[str], index: pd.Index
+) -> None:
+    """A variant missing from most rankings is a misspelt name, not a permutation slip."""
+    n_rankings = int(ranking_of_row.max()) + 1 if len(ranking_of_row) else 0
+    counts = np.bincount(variant, minlength=len(variants))
+    rare = np.flatnonzero(counts * 2 < n_rankings)
+    if len(rare) == 0 or len(rare) == len(variants):
+        return
+    v = int(rare[np.argmin(counts[rare])])
+    common = [name for c, name in enumerate(variants) if c not in set(rare.tolist())]
+    close = difflib.get_close_matches(variants[v], common, n=1, cutoff=0.5)
+    raise ExportError(
+        RARE_VARIANT.format(
+            variant=variants[v],
+            count=int(counts[v]),
+            rankings=n_rankings,
+            row=int(index[int(np.flatnonzero(variant == v)[0])]) + 1,
+            suggestion=f" of {close[0]!r}" if close else "",
+        )
+    )
 
 
 def _check_permutations(
     ranks: np.ndarray,
-    participant: np.ndarray,
-    image_set: np.ndarray,
-    item: np.ndarray,
-    participants: pd.Index,
-    image_sets: pd.Index,
-    items: list[str],
+    ranking_of_row: np.ndarray,
+    variant: np.ndarray,
+    index: pd.Index,
+    codes: tuple[np.ndarray, np.ndarray, np.ndarray],
+    names: tuple[pd.Index, pd.Index, list[str], list[str]],
 ) -> None:
     k = ranks.shape[1]
-    valid = (np.sort(ranks, axis=1) == np.arange(1, k + 1)).all(axis=1)
+    rows_per_ranking = np.bincount(ranking_of_row, minlength=len(ranks))
+    valid = (np.sort(ranks, axis=1) == np.arange(1, k + 1)).all(axis=1) & (rows_per_ranking == k)
     if valid.all():
         return
     bad = np.flatnonzero(~valid)
     j = bad[0]
-    row = ranks[j]
-    if (row < 0).any():
-        found = "a variant ranked twice"
-    elif (row == 0).any():
-        found = f"ranks {sorted(int(r) for r in row if r > 0)} with a variant missing"
+    participant, image_set, item = (c[j] for c in codes)
+    participants, image_sets, items, variants = names
+    rows = np.flatnonzero(ranking_of_row == j)
+    per_variant = np.bincount(variant[rows], minlength=k)
+    if (per_variant > 1).any():
+        twice = np.flatnonzero(per_variant > 1)
+        found = FOUND_TWICE.format(
+            variants=repr(variants[twice[0]])
+            + (f" (and {len(twice) - 1} more)" if len(twice) > 1 else ""),
+            rows=", ".join(str(int(index[r]) + 1) for r in rows if variant[r] in twice[:1]),
+        )
+    elif (per_variant == 0).any():
+        found = FOUND_MISSING.format(
+            variants=", ".join(repr(variants[v]) for v in np.flatnonzero(per_variant == 0))
+        )
     else:
-        found = f"ranks {sorted(int(r) for r in row)}"
+        found = FOUND_SHARED.format(ranks=sorted(int(r) for r in ranks[j]))
     raise ExportError(
         NOT_A_PERMUTATION.format(
             k=k,
-            participant=participants[participant[j]],
-            image_set=image_sets[image_set[j]],
-            item=items[item[j]],
+            participant=participants[participant],
+            image_set=image_sets[image_set],
+            item=items[item],
             found=found,
             count=len(bad),
         )
     )
+
+
+def _positions_and_times(
+    export: pd.DataFrame, ranking_of_row: np.ndarray, variant: np.ndarray, shape: tuple
+) -> tuple[np.ndarray, np.ndarray]:
+    """Display positions (n, k; 0 = unknown) and time on page (n; NaN = unknown)."""
+    n, k = shape
+    positions = np.zeros(shape, dtype=np.int64)
+    if "position" in export:
+        given = export["position"].to_numpy(dtype=float, na_value=np.nan)
+        known = np.isfinite(given)
+        positions[ranking_of_row[known], variant[known]] = given[known].astype(np.int64)
+        # A page whose positions are not 1..k says nothing reliable about position.
+        valid = (np.sort(positions, axis=1) == np.arange(1, k + 1)).all(axis=1)
+        positions[~valid] = 0
+    page_ms = np.full(n, np.nan)
+    if "page_ms" in export:
+        given = export["page_ms"].to_numpy(dtype=float, na_value=np.nan)
+        page_ms[ranking_of_row] = given
+    return positions, page_ms
+
+
+def _country_names(export: pd.DataFrame, countries: list[str]) -> dict[str, str]:
+    """Code -> name: the export's country_name column, else the published study's names."""
+    published = {code: name for name, code in PUBLISHED_COUNTRIES.items()}
+    names = {c: published.get(c, c) for c in countries}
+    if "country_name" in export:
+        pairs = export[["country", "country_name"]].drop_duplicates("country")
+        for code, name in zip(pairs["country"], pairs["country_name"], strict=True):
+            if isinstance(name, str) and name.strip():
+                names[str(code)] = name.strip()
+    return names
 
 
 def _left_out(
@@ -307,8 +428,9 @@ def _left_out(
 
 
 def _labels(export: pd.DataFrame) -> dict[str, str]:
+    """Key -> label: the export's label when it gives one, else the shared vocabulary's."""
     pairs = export[["variant", "variant_label"]].drop_duplicates("variant")
     return {
-        str(v): str(label)
+        str(v): str(label) if str(label) != str(v) else variant_label(str(v))
         for v, label in zip(pairs["variant"], pairs["variant_label"], strict=True)
     }

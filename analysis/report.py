@@ -1,38 +1,34 @@
-"""The report: every table as CSV, every figure as PNG and SVG, and the whole as
-Markdown (report.md) and as one self-contained HTML page (report.html, figures
+"""The report: every table as CSV, every figure as PNG, SVG and PDF at two widths, and the
+whole as Markdown (report.md) and as one self-contained HTML page (report.html, figures
 embedded as base64 PNG).
 
 The report is built in a temporary folder next to the output folder and renamed into
 place at the end, so a failure never leaves a partial report, and a rerun replaces an
-earlier report whole.
+earlier report whole. SIGTERM is turned into the same clean stop as Ctrl-C: the
+temporary folder is removed and the figure workers are ended.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import multiprocessing
 import os
 import shutil
+import signal
 import tempfile
 import uuid
-from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
-from itertools import repeat
+from collections.abc import Callable
 from pathlib import Path
 
 import matplotlib.pyplot as plt
-import numpy as np
-import pandas as pd
 
 from analysis import document, figures
-from analysis.io import ExportError, read_export
-from analysis.rankings import Rankings, rankings_from_export
-from analysis.ranks import pairwise_preference, rank_shares, rank_summary
-from analysis.simulate import PAPER_VARIANTS
-from analysis.stats import hypothesis_tables
-from analysis.tallies import POOLED, tally_scopes
-from analysis.worth import worth_table
+from analysis.export import ExportError, read_export
+from analysis.rankings import rankings_from_export
+from analysis.tables import Analysis, ReportOptions, analyse
+
+__all__ = ["Analysis", "ReportOptions", "analyse", "build_report"]
 
 MARKER = "report.md"
 FIGURE_DPI = 150
@@ -41,33 +37,10 @@ OUT_NOT_A_REPORT = (
     "empty folder."
 )
 OUT_IS_A_FILE = "The output path {path} is a file; choose a folder."
-UNKNOWN_HEADLINE = (
-    "The headline pair {pair!r} must be MODEL:BASELINE with two variants of {variants}."
-)
+#: The signals that stop a report cleanly.
+STOPS = (signal.SIGTERM, signal.SIGINT)
+FIGURE_FAILED = "A figure could not be drawn; its worker's error is printed above."
 BAD_BOOTSTRAP = "The number of bootstrap replicates must be at least 100, not {n}."
-
-
-@dataclass(frozen=True)
-class ReportOptions:
-    """Choices of one report; every default is what a plain command line gives."""
-
-    keep_excluded: bool = False  # analyse excluded / failed-attention participants too
-    n_boot: int = 2000  # participant-bootstrap replicates per interval
-    seed: int = 0  # seeds the bootstrap so a rerun gives the same intervals
-    study: str | None = None  # which study, when the export holds several
-    variant_order: Sequence[str] | None = None  # order in tables and figures
-    headline: str | None = None  # "MODEL:BASELINE"; default full model vs pretrained
-    figure_formats: Sequence[str] = ("png", "svg")
-
-
-@dataclass
-class Analysis:
-    """Everything the report shows, computed in memory before anything is written."""
-
-    rankings: Rankings
-    options: ReportOptions
-    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
-    headline_pair: tuple[str, str] = ("", "")
 
 
 def build_report(export: str | Path, out: str | Path, options: ReportOptions | None = None) -> Path:
@@ -90,59 +63,9 @@ def build_report(export: str | Path, out: str | Path, options: ReportOptions | N
     )
     del frame
     analysis = analyse(rankings, options)
-    _write_atomically(out, lambda folder: _write(analysis, Path(export), folder))
+    with _sigterm_as_interrupt():
+        _write_atomically(out, lambda folder: _write(analysis, Path(export), folder))
     return out
-
-
-def analyse(rankings: Rankings, options: ReportOptions) -> Analysis:
-    """Compute every table of the report from the rankings."""
-    headline = _headline_pair(rankings, options.headline)
-    scopes = tally_scopes(rankings, n_boot=options.n_boot, seed=options.seed)
-    tables = {
-        "participants": _participants_table(rankings),
-        "left_out": rankings.left_out,
-        "rank_summary": rank_summary(rankings, scopes),
-        "rank_shares": rank_shares(rankings, scopes),
-        "pairwise_preference": pairwise_preference(rankings, scopes),
-        "plackett_luce": worth_table(rankings, scopes),
-    }
-    tables.update(hypothesis_tables(rankings, scopes))
-    return Analysis(rankings=rankings, options=options, tables=tables, headline_pair=headline)
-
-
-def _headline_pair(rankings: Rankings, headline: str | None) -> tuple[str, str]:
-    """(model, baseline): given as MODEL:BASELINE, else the published pair when the
-    export uses the survey's keys, else the last variant against the first."""
-    variants = rankings.variants
-    if headline:
-        model, _, baseline = headline.partition(":")
-        if model not in variants or baseline not in variants or model == baseline:
-            raise ExportError(UNKNOWN_HEADLINE.format(pair=headline, variants=", ".join(variants)))
-        return model, baseline
-    if PAPER_VARIANTS[0] in variants and PAPER_VARIANTS[-1] in variants:
-        return PAPER_VARIANTS[-1], PAPER_VARIANTS[0]
-    return variants[-1], variants[0]
-
-
-def _participants_table(rankings: Rankings) -> pd.DataFrame:
-    country = rankings.country_of_ranking()
-    page = rankings.participant * len(rankings.image_sets) + rankings.image_set
-    rows = []
-    for c, name in enumerate(rankings.countries):
-        mine = country == c
-        left = rankings.left_out[rankings.left_out["country"] == name]
-        rows.append(
-            {
-                "country": name,
-                "participants": len(np.unique(rankings.participant[mine])),
-                "pages": len(np.unique(page[mine])),
-                "rankings": int(mine.sum()),
-                "left_out": len(left),
-            }
-        )
-    table = pd.DataFrame(rows)
-    total = table.drop(columns="country").sum().to_dict()
-    return pd.concat([table, pd.DataFrame([{"country": POOLED, **total}])], ignore_index=True)
 
 
 # --- writing -----------------------------------------------------------------------
@@ -189,69 +112,110 @@ def _write(analysis: Analysis, export: Path, folder: Path) -> None:
 
 
 def _render_figures(analysis: Analysis, folder: Path) -> dict[str, str]:
-    """Draw and save every figure; return each one's PNG as base64 for the HTML page.
+    """Draw and save every figure at both widths; return each wide PNG as base64 for
+    the HTML page.
 
     Figures are independent and drawing them is most of a report's time, so they are
     drawn in parallel processes, one per CPU (forked: the small tables they need are
-    passed along, nothing is imported again).
+    passed along, nothing is imported again). On any stop (an error, Ctrl-C, SIGTERM)
+    the workers are ended before the stop goes on.
     """
     jobs = _figure_jobs(analysis)
+    data = figure_data(analysis)
     formats = tuple(analysis.options.figure_formats)
     workers = min(len(jobs), os.cpu_count() or 1)
     plt.close("all")
     if workers > 1 and "fork" in multiprocessing.get_all_start_methods():
         context = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            list(pool.map(_draw, jobs, repeat(folder), repeat(formats)))
+        # Plain processes, each with its share of the figures: no queues or manager
+        # threads that could hang the exit when a worker is ended mid-figure.
+        processes = [
+            context.Process(target=_draw_share, args=(jobs[w::workers], data, folder, formats))
+            for w in range(workers)
+        ]
+        try:
+            # A stop that lands inside fork's own hooks would be swallowed there, so
+            # stops wait (blocked) until every worker has started.
+            # A stop already caught is held back (_STARTING) so that no worker is
+            # forked without the parent knowing it.
+            signal.pthread_sigmask(signal.SIG_BLOCK, STOPS)
+            _STARTING["now"] = True
+            try:
+                for process in processes:
+                    process.start()
+            finally:
+                _STARTING["now"] = False
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, STOPS)
+            if _STARTING.pop("held", None):
+                raise KeyboardInterrupt("stopped while the figure workers started")
+            for process in processes:
+                process.join()
+        except BaseException:
+            _end_workers(processes)
+            raise
+        if any(process.exitcode != 0 for process in processes):
+            raise RuntimeError(FIGURE_FAILED)
     else:
-        for job in jobs:
-            _draw(job, folder, formats)
+        _draw_share(jobs, data, folder, formats, worker=False)
     # The HTML page embeds the same PNG, so it stands alone without the folder.
     return {
         name: base64.b64encode((folder / f"{name}.png").read_bytes()).decode("ascii")
-        for name, _, _ in jobs
+        for name, _ in jobs
+        if (folder / f"{name}.png").is_file()
     }
 
 
-def _figure_jobs(analysis: Analysis) -> list[tuple[str, Callable, dict]]:
-    """(name, figure function, its arguments) for each figure of the report."""
+def _end_workers(processes: list) -> None:
+    """End the figure workers now and wait for them: a stop leaves no process behind."""
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+    for process in processes:
+        if process.pid is not None:
+            process.join(timeout=5)
+            if process.is_alive():
+                process.kill()
+                process.join(timeout=5)
+
+
+def figure_data(analysis: Analysis) -> figures.FigureData:
+    """The small tables and names the figures need."""
     r, t = analysis.rankings, analysis.tables
-    scopes = [s for s in [*r.countries, POOLED] if s in set(t["rank_summary"]["scope"])]
-    labels = [r.label(v) for v in r.variants]
-    common = {"scopes": scopes, "items": r.items, "study": r.study}
+    present = set(t["rank_summary"]["scope"])
+    scopes = [s for s in [*r.countries, figures.POOLED_SCOPE] if s in present]
+    return figures.FigureData(
+        study=r.study,
+        scopes=scopes,
+        scope_names={c: r.country_name(c) for c in r.countries},
+        items=list(r.items),
+        variants=list(r.variants),
+        labels=[r.label(v) for v in r.variants],
+        baseline=analysis.headline_pair[1],
+        rank_shares=t["rank_shares"],
+        rank_summary=t["rank_summary"],
+        pairwise_preference=t["pairwise_preference"],
+        cd_ranks=t["cd_ranks"],
+        nemenyi=t["nemenyi"],
+        friedman=t["friedman"],
+    )
+
+
+def _figure_jobs(analysis: Analysis) -> list[tuple[str, float]]:
+    """(file name, width in inches) of every figure of the report, wide ones first."""
     return [
-        (
-            "violins",
-            figures.violin_figure,
-            {"shares": t["rank_shares"], "labels": labels, **common},
-        ),
-        (
-            "rank_shares",
-            figures.share_figure,
-            {"shares": t["rank_shares"], "labels": labels, **common},
-        ),
-        (
-            "preference",
-            figures.preference_figure,
-            {"pairs": t["pairwise_preference"], "labels": labels, **common},
-        ),
-        (
-            "critical_difference",
-            figures.critical_difference_figure,
-            {
-                "cd_ranks": t["cd_ranks"],
-                "nemenyi": t["nemenyi"],
-                "friedman": t["friedman"],
-                **common,
-            },
-        ),
+        (f"{name}{suffix}", width)
+        for suffix, width in figures.WIDTHS.items()
+        for name in document.analysis_figures(analysis)
     ]
 
 
-def _draw(job: tuple[str, Callable, dict], folder: Path, formats: tuple[str, ...]) -> None:
-    """Build one figure and save it as PNG and the other formats."""
-    name, make, arguments = job
-    fig = make(**arguments)
+def _draw(
+    job: tuple[str, float], data: figures.FigureData, folder: Path, formats: tuple[str, ...]
+) -> None:
+    """Build one figure and save it in every format."""
+    name, width = job
+    make = figures.MAKERS[name.removesuffix(figures.NARROW_SUFFIX)]
+    fig = make(data, width)
     # Fast zlib level: the default spends a second per figure shrinking it by a third.
     fig.savefig(folder / f"{name}.png", dpi=FIGURE_DPI, pil_kwargs={"compress_level": 1})
     # The first save laid the panels out; keep that layout for the other formats
@@ -261,3 +225,55 @@ def _draw(job: tuple[str, Callable, dict], folder: Path, formats: tuple[str, ...
         if fmt != "png":
             fig.savefig(folder / f"{name}.{fmt}", dpi=FIGURE_DPI)
     plt.close(fig)
+
+
+def _draw_share(
+    jobs: list[tuple[str, float]],
+    data: figures.FigureData,
+    folder: Path,
+    formats: tuple[str, ...],
+    worker: bool = True,
+) -> None:
+    """Draw these figures (in a worker process unless worker is False)."""
+    if worker:
+        _worker_signals()
+    for job in jobs:
+        _draw(job, data, folder, formats)
+
+
+def _worker_signals() -> None:
+    """Figure workers leave Ctrl-C to the main process (which ends them) and die on
+    SIGTERM, whatever handler they inherited from it."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOPS)  # blocked while the parent forked
+
+
+class _sigterm_as_interrupt:
+    """Within the block, SIGTERM and SIGINT raise KeyboardInterrupt in the main thread,
+    so the clean-up of a Ctrl-C (temporary folder removed, workers ended) runs for both,
+    even when the process was started with them ignored or blocked."""
+
+    def __enter__(self):
+        self.previous = {}
+        with contextlib.suppress(ValueError):  # not the main thread: leave signals alone
+            for stop in STOPS:
+                self.previous[stop] = signal.signal(stop, _interrupt)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, STOPS)
+        return self
+
+    def __exit__(self, *exc):
+        for stop, previous in self.previous.items():
+            signal.signal(stop, previous)
+        return False
+
+
+#: "now" is true while figure workers are forked; a stop then is "held" until after.
+_STARTING: dict[str, bool] = {"now": False}
+
+
+def _interrupt(signum, frame):
+    if _STARTING["now"]:
+        _STARTING["held"] = True
+        return
+    raise KeyboardInterrupt(f"signal {signum}")

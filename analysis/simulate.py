@@ -1,15 +1,18 @@
 """Simulated rankings exports: participants with a known preference order plus noise.
 
-The export has the columns of ARCHITECTURE.md contract 5 plus the optional `excluded`,
-`exclusion_reason` and `variant_label`, so anything that reads a real export (the
-report, its tests, the benchmark, the demo) can run on it.
+The export has the columns of the rankings export (docs/ARCHITECTURE.md) plus the
+optional `excluded`, `exclusion_reason` and `variant_label`, so anything that reads a
+real export (the report, its tests, the benchmark, the planner) can run on it. Its
+variants, items and countries are the published study's, named as in study.names.
 
 Each participant ranks every variant of an image set by a Plackett-Luce draw: variant
 v gets the utility ``preference[v] + participant taste + Gumbel noise * noise`` and the
 highest utility is ranked 1 (best). With ``noise`` = 1 and no participant taste, the
 chance that v is ranked first is its softmax share of ``preference``; larger ``noise``
 drowns the preference, and ``preference`` all equal gives a study with no preference
-at all.
+at all. ``position_bias`` adds a known pull towards the images shown first and
+``country_preference`` gives countries preferences of their own, so the report's
+position and country checks can be tested on a known answer.
 """
 
 from __future__ import annotations
@@ -19,29 +22,23 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-#: The four survey items of the published study, in its order (rank 1 = best end).
-PAPER_ITEMS = ("alignment", "culture", "stereotypes", "offensiveness")
-#: The survey's variant keys of the published study, worst to best as reported.
-PAPER_VARIANTS = ("genericSD", "baseline", "positive", "contrastive")
-#: The paper's names for those variants.
-PAPER_LABELS = {
-    "genericSD": "Stable Diffusion",
-    "baseline": "SCoFT+M",
-    "positive": "SCoFT+MP",
-    "contrastive": "SCoFT+MPC",
-}
-PAPER_COUNTRIES = ("China", "India", "Korea", "Mexico", "Nigeria")
+from study.names import PUBLISHED_COUNTRIES, PUBLISHED_ITEMS, VARIANT_KEYS, variant_label
+
+#: The published study's countries as the export names them (ISO codes).
+COUNTRY_CODES = tuple(PUBLISHED_COUNTRIES.values())
 
 
 def simulate_export(
     *,
     participants_per_country: int = 10,
     pages_per_participant: int = 10,
-    countries: Sequence[str] = PAPER_COUNTRIES,
-    variants: Sequence[str] = PAPER_VARIANTS,
+    countries: Sequence[str] = COUNTRY_CODES,
+    variants: Sequence[str] = VARIANT_KEYS,
     labels: Mapping[str, str] | None = None,
-    items: Sequence[str] = PAPER_ITEMS,
+    items: Sequence[str] = PUBLISHED_ITEMS,
     preference: Sequence[float] | Mapping[str, Sequence[float]] = (0.0, 0.4, 0.8, 1.2),
+    country_preference: Mapping[str, Sequence[float]] | None = None,
+    position_bias: float = 0.0,
     noise: float = 1.0,
     participant_taste: float = 0.0,
     image_sets_per_country: int = 50,
@@ -60,6 +57,9 @@ def simulate_export(
     excluded_share mark that share of participants as failing the attention checks or
     excluded by the researcher. Each participant sees ``pages_per_participant``
     distinct image sets of their country (at most ``image_sets_per_country``).
+    country_preference replaces preference for the countries it names (one utility per
+    variant, every item alike). position_bias is added to the utility of the image
+    shown first, and falls off linearly to 0 for the one shown last.
     """
     rng = np.random.default_rng(seed)
     countries, variants, items = list(countries), list(variants), list(items)
@@ -67,7 +67,7 @@ def simulate_export(
     if pages_per_participant > image_sets_per_country:
         raise ValueError("pages_per_participant cannot exceed image_sets_per_country")
     utilities = _utilities_per_item(preference, items, n_variants)  # (items, variants)
-    labels = dict(labels) if labels is not None else {v: PAPER_LABELS.get(v, v) for v in variants}
+    labels = dict(labels) if labels is not None else {v: variant_label(v) for v in variants}
 
     n_participants = participants_per_country * len(countries)
     participant_country = np.repeat(np.arange(len(countries)), participants_per_country)
@@ -78,12 +78,19 @@ def simulate_export(
 
     # One ranking per participant x page x item: shape (participants, pages, items, variants).
     shape = (n_participants, pages_per_participant, n_items, n_variants)
-    score = utilities[None, None, :, :] + taste[:, None, None, :]
-    score = score + noise * rng.gumbel(size=shape)
+    own = np.broadcast_to(utilities, (len(countries), n_items, n_variants)).copy()
+    for c, country in enumerate(countries):
+        if country_preference and country in country_preference:
+            own[c] = np.asarray(country_preference[country], dtype=float)[None, :]
+    gumbel = rng.gumbel(size=shape)  # drawn before the positions, as it always was
+    # position[p, page, v]: where variant v's image is shown, 0 = first.
+    position = np.argsort(rng.random((n_participants, pages_per_participant, n_variants)), axis=-1)
+    pull = position_bias * (1 - position / max(n_variants - 1, 1))  # (P, pages, k)
+    score = own[participant_country][:, None, :, :] + taste[:, None, None, :]
+    score = score + pull[:, :, None, :] + noise * gumbel
     order = np.argsort(-score, axis=-1)
     rank = np.empty(shape, dtype=np.int64)
     np.put_along_axis(rank, order, np.arange(1, n_variants + 1), axis=-1)
-    position = np.argsort(rng.random((n_participants, pages_per_participant, n_variants)), axis=-1)
 
     p_idx, page_idx, item_idx, var_idx = (a.ravel() for a in np.indices(shape))
     country_idx = participant_country[p_idx]

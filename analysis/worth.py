@@ -17,9 +17,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from analysis.bootstrap import Tallies, percentile_interval, scope_item_table
 from analysis.rankings import Rankings
-from analysis.ranks import percentile_interval
-from analysis.tallies import Tallies
 
 MAX_ITERATIONS = 5000
 TOLERANCE = 1e-9  # largest change of any worth (they sum to 1) at convergence
@@ -68,27 +67,31 @@ def plackett_luce_worth(
     return worth
 
 
-def worth_table(rankings: Rankings, scopes: list[Tallies]) -> pd.DataFrame:
+def worth_table(
+    rankings: Rankings, scopes: list[Tallies], *, all_questions: bool = False
+) -> pd.DataFrame:
     """Plackett-Luce worth per scope, item and variant with its participant-bootstrap
-    interval: scope, item, variant, label, worth, ci_low, ci_high."""
-    frames = []
-    for scope in scopes:
-        point = plackett_luce_worth(scope.orderings, scope.ordering_counts)
-        # Replicates start at the point estimate: they lie near it, so fewer updates.
-        replicates = plackett_luce_worth(scope.orderings, scope.boot_ordering_counts, point)
-        low, high = percentile_interval(replicates)
-        for i, item in enumerate(rankings.items):
-            frames.append(
-                pd.DataFrame(
-                    {
-                        "scope": scope.scope,
-                        "item": item,
-                        "variant": rankings.variants,
-                        "label": [rankings.label(v) for v in rankings.variants],
-                        "worth": point[i],
-                        "ci_low": low[i],
-                        "ci_high": high[i],
-                    }
-                )
+    interval: scope, item, variant, label, worth, ci_low, ci_high, few_participants."""
+    labels = [rankings.label(v) for v in rankings.variants]
+    n_items = len(rankings.items)
+    slots = slice(n_items, n_items + 1) if all_questions else slice(0, n_items)
+    fitted: dict[str, tuple] = {}
+
+    def rows(scope: Tallies, i: int) -> dict:
+        if scope.scope not in fitted:  # every item of a scope is fitted at once
+            point = plackett_luce_worth(scope.orderings, scope.ordering_counts[slots])
+            # Replicates start at the point estimate: they lie near it, so fewer updates.
+            replicates = plackett_luce_worth(
+                scope.orderings, scope.boot_ordering_counts[:, slots], point
             )
-    return pd.concat(frames, ignore_index=True)
+            fitted[scope.scope] = (point, *percentile_interval(replicates))
+        point, low, high = (a[i - slots.start] for a in fitted[scope.scope])
+        return {
+            "variant": rankings.variants,
+            "label": labels,
+            "worth": point,
+            "ci_low": low,
+            "ci_high": high,
+        }
+
+    return scope_item_table(rankings, scopes, rows, flag_few=True, all_questions=all_questions)

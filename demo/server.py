@@ -1,7 +1,13 @@
-"""The demo's web server: `manage.py runserver` in a child process."""
+"""The demo's web server: `manage.py runserver` in a child process, with DEBUG off.
+
+DEBUG stays off so an error shows the plain error page, not settings and local
+variables; static files come through whitenoise (config.settings.local) and the
+researchers' image thumbnails through the staff-only media view (config.urls).
+"""
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -31,6 +37,11 @@ def port_free(port: int) -> bool:
     return True
 
 
+def server_environment() -> dict[str, str]:
+    """The child's environment: this one, with DEBUG off whatever .env or the shell says."""
+    return {**os.environ, "DJANGO_DEBUG": "false"}
+
+
 def start_server(port: int, log: Path, wait_seconds: float = 60.0) -> subprocess.Popen:
     """Start runserver on 127.0.0.1:port, its output going to `log`; wait until it answers."""
     import httpx
@@ -42,6 +53,7 @@ def start_server(port: int, log: Path, wait_seconds: float = 60.0) -> subprocess
         server = subprocess.Popen(
             [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
             cwd=PROJECT_DIR,
+            env=server_environment(),
             stdout=output,
             stderr=subprocess.STDOUT,
         )

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from study.blinding import unblinding_words, variant_words
 from study.names import (
     DEFAULT_LANGUAGE,
     LANGUAGES,
@@ -82,6 +83,12 @@ NAMES_VARIANT = (
     "{where}: '{key}' mentions the model variant {word!r}; participants read it, so it "
     "would unblind them. Please reword it."
 )
+BAD_COMPLETION_URL = "{where}: '{key}' {reason}"
+# Reasons a completion URL is refused (participants' browsers follow it at the end).
+URL_NOT_HTTPS = "must be an https:// link (got {value!r})"
+URL_WITHOUT_HOST = "must name a site, as in https://example.org/done (got {value!r})"
+URL_HAS_SPACE = "must not contain spaces or control characters"
+CONFLICTING_KEYS = "{where}: give either '{key}' or '{other}', not both"
 BAD_TRANSLATION_FIELD = "{where}: translations.{language} has no text '{key}' (allowed: {allowed})"
 PUBLISHED_ITEM_PARTLY = (
     "{where}: give 'question', 'best_end' and 'worst_end' together, or none of them for the "
@@ -117,6 +124,8 @@ ADAPTER_NOT_A_FOLDER = "{where}: adapter {path} is not a folder"
 ADAPTER_UNREADABLE = "{where}: adapter folder {path} cannot be read ({reason})"
 ADAPTER_WITHOUT_WEIGHTS = "{where}: adapter folder {path} holds no LoRA weights ({weights_file})"
 
+# A host name with a dot (no user name: "https://prolific.com@evil.example" misleads).
+COMPLETION_HOST = re.compile(r"[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(:[0-9]{1,5})?")
 SLUG = re.compile(r"^[-a-zA-Z0-9_]+$")
 # A hub id is "name" or "owner/name"; anything else that is not a folder is a typo.
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
@@ -223,7 +232,11 @@ class SurveySettings:
     answers_per_image_set: int = DEFAULT_ANSWERS_PER_IMAGE_SET  # target per image set
     consent_text: str = ""  # empty: the survey's built-in consent text
     completion_code: str = ""  # empty: the survey makes one up
-    prolific_completion_url: str = ""  # where a finished participant is sent back to
+    # Where a finished participant is sent back to ({code} becomes the completion
+    # code); empty: the platform's standard link. `prolific_completion_url` in a spec
+    # file is read as this key (older specs).
+    completion_url: str = ""
+    recruitment_platform: str = ""  # empty: the survey's default platform (Prolific)
     instructions: str = ""  # empty: the survey's built-in instructions
     attention_checks: int = DEFAULT_ATTENTION_CHECKS
     seconds_per_page: int = DEFAULT_SECONDS_PER_PAGE  # the estimate until measured
@@ -329,7 +342,9 @@ SURVEY_KEYS = (
     "answers_per_image_set",
     "consent_text",
     "completion_code",
+    "completion_url",
     "prolific_completion_url",
+    "recruitment_platform",
     "instructions",
     "attention_checks",
     "seconds_per_page",
@@ -343,6 +358,23 @@ GENERATION_KEYS = ("seeds", "batch_size")
 VARIANT_KEYS = ("key", "label", "model", "adapter", "csv_column")
 COUNTRY_KEYS = ("code", "name", "adjective", "language", "prompts", "translations")
 PROMPT_KEYS = ("id", "text", "category", "seeds", "translations")
+
+
+def completion_url_problem(url: str) -> str:
+    """Why `url` cannot be a completion link ("" when it can): https only, with a host.
+
+    Participants' browsers are sent there at the end, so ``javascript:``, ``data:``,
+    plain ``http:`` and scheme-less links ("app.prolific.com/...") are refused.
+    """
+    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url):
+        return URL_HAS_SPACE
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme.lower() != "https":
+        return URL_NOT_HTTPS.format(value=url)
+    host = re.split(r"[/?#]", rest, maxsplit=1)[0]
+    if not COMPLETION_HOST.fullmatch(host):
+        return URL_WITHOUT_HOST.format(value=url)
+    return ""
 
 
 def load_spec(path: Path | str, *, purpose: Purpose = Purpose.GENERATE) -> StudySpec:
@@ -552,9 +584,9 @@ class _Reader:
             checks = DEFAULT_ATTENTION_CHECKS
         texts = {
             key: self.text(table, key, where, required=False)
-            for key in ("consent_text", "completion_code", "prolific_completion_url")
-            + ("instructions",)
+            for key in ("consent_text", "completion_code", "recruitment_platform", "instructions")
         }
+        url = self.completion_url(table, where, texts)
         for key in ("consent_text", "instructions"):
             self.shown[(where, key)] = texts[key]
         translations = self.translations(table, where, ("consent_text", "instructions"))
@@ -563,11 +595,33 @@ class _Reader:
         return SurveySettings(
             **given,
             **texts,
+            completion_url=url,
             attention_checks=checks,
             items=items,
             translations=translations,
             quota_counts=self.quota_rule(table, where),
         )
+
+    def completion_url(self, table: dict, where: str, texts: dict) -> str:
+        """The checked completion URL (`prolific_completion_url` in older specs, which
+        also makes Prolific the platform)."""
+        if "completion_url" in table and "prolific_completion_url" in table:
+            self.problem(
+                CONFLICTING_KEYS, where=where, key="completion_url", other="prolific_completion_url"
+            )
+        url_key = "completion_url" if "completion_url" in table else "prolific_completion_url"
+        url = self.text(table, url_key, where, required=False)
+        if url and (reason := completion_url_problem(url)):
+            self.problem(BAD_COMPLETION_URL, where=where, key=url_key, reason=reason)
+            url = ""
+        if "prolific_completion_url" in table and not texts["recruitment_platform"]:
+            texts["recruitment_platform"] = "prolific"
+        platform = texts["recruitment_platform"]
+        if platform and not SLUG.match(platform):
+            self.problem(
+                NOT_A_SLUG, where=where, key="recruitment_platform", value=platform, max_length=16
+            )
+        return url
 
     def quota_rule(self, table: dict, where: str) -> str:
         quota = self.text(table, "quota_counts", where, required=False) or QUOTA_VALID
@@ -620,12 +674,14 @@ class _Reader:
         return tuple(items)
 
     def check_blinding(self, variants: list[Variant], shown: dict[tuple[str, str], str]):
-        """Participant-facing text must not name a variant by its key or label."""
-        words = sorted({w for v in variants for w in (v.key, v.label) if len(w) >= 3})
+        """Participant-facing text must not name a variant (key, label, model id,
+        adapter) nor the method (see study.blinding)."""
+        names = set()
+        for v in variants:
+            names |= variant_words(key=v.key, label=v.label, model=v.model, adapter=v.adapter)
         for (where, key), text in shown.items():
-            for word in words:
-                if word.lower() in text.lower():
-                    self.problem(NAMES_VARIANT, where=where, key=key, word=word)
+            for word in unblinding_words(text, names):
+                self.problem(NAMES_VARIANT, where=where, key=key, word=word)
 
     def read_sampler(self, data: Any) -> SamplerOverrides:
         where = "[sampler]"

@@ -18,7 +18,9 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.http import urlencode
 
-from generation.models import ImageSet
+from generation.models import ImageSet, ModelVariant
+from study.blinding import unblinding_words, variant_words
+from study.spec import NAMES_VARIANT
 
 from . import export, services
 from .models import (
@@ -29,8 +31,10 @@ from .models import (
     Participant,
     Ranking,
     Study,
+    StudyMembership,
     SurveyItem,
 )
+from .permissions import is_member_anywhere, may_view_study, study_of, visible
 from .progress import study_progress
 
 # The researcher's lists are wide (the participant list has eight columns and a filter
@@ -41,6 +45,84 @@ admin.site.enable_nav_sidebar = False
 MESSAGE_EXCLUDED = "Excluded {count} participant(s); their answers are kept and flagged."
 ERROR_REASON_REQUIRED = "Give a reason for the exclusion; it goes into every export row."
 MESSAGE_INCLUDED = "Included {count} participant(s) again."
+MESSAGE_RELEASED = (
+    "Released {count} participant(s): the next browser arriving with the same recruit id "
+    "continues their participation (and the browser they used before is logged out)."
+)
+MESSAGE_NOT_RELEASED = (
+    "{count} selected participant(s) came without a recruit id; nothing to release."
+)
+
+
+def study_names(study: Study) -> set[str]:
+    """Every name the study's variants go by (key, label, model id, adapter folder)."""
+    names = set()
+    for variant in ModelVariant.objects.filter(study_slug=study.slug):
+        names |= variant_words(
+            key=variant.key,
+            label=variant.label,
+            model=variant.base_model,
+            adapter=variant.adapter_path or None,
+        )
+    return names
+
+
+class StudyScopedAdmin(admin.ModelAdmin):
+    """Rows of the studies the user may see: all with the global view permission,
+    else those of the studies they are a member of (survey.permissions)."""
+
+    def get_queryset(self, request):
+        return visible(super().get_queryset(request), request.user)
+
+    def has_module_permission(self, request):
+        return super().has_module_permission(request) or is_member_anywhere(request.user)
+
+    def has_view_permission(self, request, obj=None):
+        opts = self.opts
+        codename = f"{opts.app_label}.view_{opts.model_name}"
+        if obj is None:
+            return super().has_view_permission(request) or is_member_anywhere(request.user)
+        study = obj if isinstance(obj, Study) else study_of(obj)
+        if not may_view_study(request.user, study):
+            return False
+        return (
+            super().has_view_permission(request, obj)
+            or request.user.has_perm(codename, obj)
+        )
+
+
+class StudyForm(forms.ModelForm):
+    """The study's change form: what participants read is checked for unblinding words."""
+
+    class Meta:
+        model = Study
+        fields = (
+            "slug",
+            "title",
+            "consent_text",
+            "instructions",
+            "attention_checks",
+            "seconds_per_page",
+            "translations",
+            "pages_per_participant",
+            "answers_per_image_set",
+            "completion_code",
+            "recruitment_platform",
+            "completion_url",
+            "is_open",
+        )
+
+    def clean(self):
+        cleaned = super().clean()
+        study = self.instance if self.instance.pk else Study(slug=cleaned.get("slug", ""))
+        names = study_names(study)
+        for field in ("title", "consent_text", "instructions"):
+            words = unblinding_words(cleaned.get(field) or "", names)
+            for word in words:
+                self.add_error(
+                    field, NAMES_VARIANT.format(where="This study", key=field, word=word)
+                )
+        return cleaned
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -68,7 +150,8 @@ class SurveyItemInline(admin.TabularInline):
 
 
 @admin.register(Study)
-class StudyAdmin(admin.ModelAdmin):
+class StudyAdmin(StudyScopedAdmin):
+    form = StudyForm
     list_display = ("slug", "title", "is_open", "participant_count", "links")
     list_filter = ("is_open",)
     search_fields = ("slug", "title")
@@ -120,7 +203,7 @@ class StudyAdmin(admin.ModelAdmin):
 
     def _study(self, request, study_id) -> Study:
         study = get_object_or_404(Study, pk=study_id)
-        if not self.has_view_permission(request, study):
+        if not may_view_study(request.user, study):
             raise Http404("No such study.")
         return study
 
@@ -144,15 +227,25 @@ class StudyAdmin(admin.ModelAdmin):
         return export.export_response(study=study, file_format=file_format)
 
 
+@admin.register(StudyMembership)
+class StudyMembershipAdmin(admin.ModelAdmin):
+    """Which researcher may see which study (for staff without global permissions)."""
+
+    list_display = ("study", "user", "can_change_participants", "created_at")
+    list_filter = ("study", "can_change_participants")
+    autocomplete_fields = ("user",)
+    search_fields = ("user__username", "study__slug")
+
+
 @admin.register(Country)
-class CountryAdmin(admin.ModelAdmin):
+class CountryAdmin(StudyScopedAdmin):
     list_display = ("study", "code", "name", "adjective", "language", "position")
     list_filter = ("study", "language")
     search_fields = ("code", "name")
 
 
 @admin.register(SurveyItem)
-class SurveyItemAdmin(admin.ModelAdmin):
+class SurveyItemAdmin(StudyScopedAdmin):
     list_display = ("study", "position", "key", "question", "best_end", "shows_prompt")
     list_filter = ("study",)
 
@@ -195,7 +288,7 @@ class PageInline(ReadOnlyInline):
 
 
 @admin.register(Participant)
-class ParticipantAdmin(admin.ModelAdmin):
+class ParticipantAdmin(StudyScopedAdmin):
     list_display = (
         "public_id",
         "study",
@@ -209,7 +302,7 @@ class ParticipantAdmin(admin.ModelAdmin):
     list_filter = ("study", "country", "recruit_source", "attention_ok", "excluded")
     list_select_related = ("study", "country")
     search_fields = ("public_id", "recruit_id", "completion_code")
-    actions = ["exclude_participants", "include_participants"]
+    actions = ["exclude_participants", "include_participants", "release_participants"]
     form = ParticipantForm
     inlines = [PageInline, AttentionCheckInline]
     # The token is the participant's secret: never shown, not even to researchers.
@@ -228,12 +321,53 @@ class ParticipantAdmin(admin.ModelAdmin):
         "consent_at",
         "practice_done_at",
         "completed_at",
+        "released_at",
         "completion_code",
         "attention_ok",
     )
 
     def has_add_permission(self, request):
         return False
+
+    def has_change_permission(self, request, obj=None):
+        # Changing a participant (exclusion) needs the change permission on them and
+        # the right to see their study: global, or through a membership.
+        if obj is None:
+            return super().has_change_permission(request) or is_member_anywhere(request.user)
+        if not may_view_study(request.user, obj.study):
+            return False
+        return super().has_change_permission(request, obj) or request.user.has_perm(
+            "survey.change_participant", obj
+        )
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if not (
+            request.user.has_perm("survey.change_participant") or is_member_anywhere(request.user)
+        ):
+            for name in ("exclude_participants", "include_participants", "release_participants"):
+                actions.pop(name, None)
+        return actions
+
+    def _changeable(self, request, queryset) -> list[Participant]:
+        """The selected participants this user may change (others are left alone)."""
+        participants = queryset.select_related("study")
+        return [p for p in participants if self.has_change_permission(request, p)]
+
+    @admin.action(description="Release to a new browser (the recruit id may continue elsewhere)")
+    def release_participants(self, request, queryset):
+        participants = self._changeable(request, queryset)
+        with_id = [p for p in participants if p.recruit_id]
+        with transaction.atomic():
+            for participant in with_id:
+                services.participant_release(participant=participant)
+        self.message_user(request, MESSAGE_RELEASED.format(count=len(with_id)), messages.SUCCESS)
+        if len(with_id) < len(participants):
+            self.message_user(
+                request,
+                MESSAGE_NOT_RELEASED.format(count=len(participants) - len(with_id)),
+                messages.WARNING,
+            )
 
     # Short cells, so the list fits a 1280 px screen beside its filters.
     @admin.display(description="country", ordering="country__code")
@@ -252,7 +386,7 @@ class ParticipantAdmin(admin.ModelAdmin):
     def exclude_participants(self, request, queryset):
         form = ExclusionForm(request.POST if "apply" in request.POST else None)
         if form.is_bound and form.is_valid():
-            participants = list(queryset)
+            participants = self._changeable(request, queryset)
             with transaction.atomic():
                 for participant in participants:
                     services.participant_exclude(
@@ -272,7 +406,7 @@ class ParticipantAdmin(admin.ModelAdmin):
 
     @admin.action(description="Include the selected participants again")
     def include_participants(self, request, queryset):
-        participants = list(queryset)
+        participants = self._changeable(request, queryset)
         with transaction.atomic():
             for participant in participants:
                 services.participant_include(participant=participant)
@@ -299,7 +433,7 @@ class PageImageInline(ReadOnlyInline):
     show_change_link = False
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(StudyScopedAdmin):
     """Answers are evidence: viewed and filtered here, never added or edited."""
 
     def has_add_permission(self, request):

@@ -1,6 +1,6 @@
 """The researcher API under /api/: studies, progress, exports, exclusion, the schema."""
 
-from django.urls import include, path, re_path
+from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView
 
 from . import apis
@@ -31,6 +31,4 @@ urlpatterns = [
         name="schema",
     ),
     path("docs/", apis.ApiDocsApi.as_view(), name="docs"),
-    # Log in and out of the browsable API with a staff account.
-    path("auth/", include("rest_framework.urls")),
 ]

@@ -12,8 +12,9 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import exceptions
 from rest_framework import serializers as drf_serializers
-from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.permissions import BasePermission
 from rest_framework.renderers import TemplateHTMLRenderer
@@ -22,7 +23,9 @@ from rest_framework.throttling import UserRateThrottle
 from rest_framework.views import APIView
 
 from . import export, services
+from .authentication import ThrottledTokenAuthentication
 from .models import Participant, Study
+from .permissions import may_view_study
 from .progress import study_progress
 from .serializers import (
     ExclusionSerializer,
@@ -68,7 +71,7 @@ class ResearcherApi(APIView):
 
     # Token first, so a request without credentials gets 401 and a WWW-Authenticate
     # header naming the scheme, as API clients expect; browsers use the session.
-    authentication_classes = [TokenAuthentication, SessionAuthentication]
+    authentication_classes = [ThrottledTokenAuthentication, SessionAuthentication]
     permission_classes = [StaffWithPermission]
     throttle_classes = [ResearcherThrottle]
     required_permission = VIEW_STUDY
@@ -166,8 +169,12 @@ class ParticipantChangeApi(ResearcherApi):
     required_permission = CHANGE_PARTICIPANT
 
     def participant(self, slug: str, participant_id: str) -> Participant:
-        """The participant of the study in the URL, after checking both permissions."""
+        """The participant of the study in the URL, after checking both permissions:
+        viewing the study, and changing its participants."""
         study = get_object_or_404(Study, slug=slug)
+        if not may_view_study(self.request.user, study):
+            # As for a study that does not exist: no hint that it does.
+            raise exceptions.NotFound()
         participant = get_object_or_404(
             Participant.objects.select_related("country"), study=study, public_id=participant_id
         )

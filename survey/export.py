@@ -10,9 +10,18 @@ written as they arrive (CSV lines, or one Parquet row group per chunk), so memor
 bounded whatever the size of the study. A file export goes to a temporary file beside
 the target and is renamed into place only when complete: an interrupted export never
 leaves a half-written file where the analysis would read it.
+
+A download (admin or API) is complete or visibly fails: the export is first written
+to an unnamed temporary file (bounded memory, no name on disk), then sent with its
+Content-Length, so every HTTP client reports a cut-short body as an error, and with
+its row count and SHA-256 (headers X-Export-Rows, X-Export-SHA256, Repr-Digest) for
+the researcher to check the saved file (docs/security.md). A Parquet file cut short
+has no footer and does not open at all.
 """
 
+import base64
 import csv
+import hashlib
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -22,8 +31,9 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from django.conf import settings
 from django.db.models import Exists, OuterRef
-from django.http import StreamingHttpResponse
+from django.http import FileResponse
 
 from . import selectors
 from .models import AttentionCheck, Study
@@ -101,12 +111,24 @@ def _chunks(rows: Iterable[tuple], size: int) -> Iterator[list[tuple]]:
         yield chunk
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula (OWASP "CSV
+# injection"); such text gets a leading apostrophe, which spreadsheets show as text.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_text(text: str) -> str:
+    """Text as written to a CSV cell: a leading formula character is escaped with '."""
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
 def _csv_value(value):
     # Booleans as true/false and times as ISO 8601 read the same in pandas, R and Excel.
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, datetime):
         return value.isoformat()
+    if isinstance(value, str):
+        return csv_text(value)
     return "" if value is None else value
 
 
@@ -193,11 +215,33 @@ def export_stream(
 
 @dataclass(frozen=True)
 class ExportResult:
-    """What a file export wrote."""
+    """What a file export wrote: where, how many rows and bytes, the file's SHA-256."""
 
-    path: Path
+    path: Path | None
     rows: int
     size: int
+    sha256: str = ""
+
+
+def _write(*, study: Study, file_format: str, target, chunk_size: int) -> ExportResult:
+    """Write the export to the open binary file ``target``; count rows, bytes, SHA-256."""
+    counted = 0
+
+    def counting(rows):
+        nonlocal counted
+        for row in rows:
+            counted += 1
+            yield row
+
+    rows = counting(export_rows(study=study, chunk_size=chunk_size))
+    stream = export_stream(study=study, file_format=file_format, chunk_size=chunk_size, rows=rows)
+    digest, size = hashlib.sha256(), 0
+    for data in stream:
+        target.write(data)
+        digest.update(data)
+        size += len(data)
+    target.flush()
+    return ExportResult(path=None, rows=counted, size=size, sha256=digest.hexdigest())
 
 
 def rankings_export_write(
@@ -213,35 +257,48 @@ def rankings_export_write(
         raise ExportError(ERROR_OUT_IS_FOLDER.format(path=out))
     if not out.parent.is_dir():
         raise ExportError(ERROR_OUT_FOLDER_MISSING.format(folder=out.parent))
-    counted = 0
-
-    def counting(rows):
-        nonlocal counted
-        for row in rows:
-            counted += 1
-            yield row
-
-    rows = counting(export_rows(study=study, chunk_size=chunk_size))
-    stream = export_stream(study=study, file_format=file_format, chunk_size=chunk_size, rows=rows)
     handle, temporary = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent)
-    size = 0
     try:
         with os.fdopen(handle, "wb") as target:
-            for data in stream:
-                target.write(data)
-                size += len(data)
+            result = _write(
+                study=study, file_format=file_format, target=target, chunk_size=chunk_size
+            )
         os.replace(temporary, out)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
-    return ExportResult(path=out, rows=counted, size=size)
+    return ExportResult(path=out, rows=result.rows, size=result.size, sha256=result.sha256)
 
 
-def export_response(*, study: Study, file_format: str) -> StreamingHttpResponse:
-    """The study's export as a streamed download (shared by the admin and the API)."""
-    stream = export_stream(study=study, file_format=file_format)
-    response = StreamingHttpResponse(stream, content_type=CONTENT_TYPES[file_format])
+def export_response(
+    *, study: Study, file_format: str, chunk_size: int = CHUNK_SIZE
+) -> FileResponse:
+    """The study's export as a download of known length (shared by the admin and the API).
+
+    Built first in an unnamed temporary file (EXPORT_SPOOL_DIR, the system's temporary
+    folder by default; it vanishes when the response is closed), then sent with
+    Content-Length, X-Export-Rows, X-Export-SHA256 and Repr-Digest (RFC 9530). An error
+    while building is a 500 before any byte is sent, never a short file.
+    """
+    if file_format not in FORMATS:
+        raise ExportError(ERROR_UNKNOWN_FORMAT.format(format=file_format))
+    # Closed by the response once sent (FileResponse closes its file).
+    spool = tempfile.TemporaryFile(dir=settings.EXPORT_SPOOL_DIR)  # noqa: SIM115
+    try:
+        result = _write(study=study, file_format=file_format, target=spool, chunk_size=chunk_size)
+        spool.seek(0)
+    except BaseException:
+        spool.close()
+        raise
     filename = export_filename(study=study, file_format=file_format)
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response = FileResponse(
+        spool, as_attachment=True, filename=filename, content_type=CONTENT_TYPES[file_format]
+    )
+    response["Content-Length"] = str(result.size)
+    response["X-Export-Rows"] = str(result.rows)
+    response["X-Export-SHA256"] = result.sha256
+    response["Repr-Digest"] = (
+        "sha-256=:" + base64.b64encode(bytes.fromhex(result.sha256)).decode() + ":"
+    )
     response["Cache-Control"] = "no-store"
     return response

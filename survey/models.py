@@ -9,6 +9,7 @@ and item; one page per participant and image set; one participation per recruit 
 import secrets
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
@@ -21,7 +22,10 @@ from study.spec import (
     MAX_ATTENTION_CHECKS,
     QUOTA_NOT_EXCLUDED,
     QUOTA_VALID,
+    completion_url_problem,
 )
+
+from .recruitment import DEFAULT_PLATFORM, DIRECT, PLATFORM_CHOICES, SOURCE_CHOICES
 
 LANGUAGE_CHOICES = settings.LANGUAGES
 # A page shows at most this many images (the study shows four, one per variant).
@@ -41,6 +45,12 @@ def new_participant_id() -> str:
 def new_public_id() -> str:
     """An opaque id for URLs that says nothing about variant, prompt or order."""
     return secrets.token_urlsafe(16)
+
+
+def validate_completion_url(url: str) -> None:
+    """Refuse completion links other than https:// ones (no javascript:, no scheme-less)."""
+    if url and (reason := completion_url_problem(url)):
+        raise ValidationError(f"The completion URL {reason}.", code="completion_url")
 
 
 def new_completion_code() -> str:
@@ -88,10 +98,20 @@ class Study(models.Model):
         help_text="Which answers count toward the target (docs/assignment.md).",
     )
     completion_code = models.CharField(max_length=64, default=new_completion_code)
-    prolific_completion_url = models.URLField(
+    recruitment_platform = models.CharField(
+        max_length=16,
+        choices=PLATFORM_CHOICES,
+        default=DEFAULT_PLATFORM,
+        help_text="Where participants are recruited (survey/recruitment.py).",
+    )
+    completion_url = models.CharField(
         max_length=500,
         blank=True,
-        help_text="Where Prolific arrivals go at the end; Prolific's standard URL when empty.",
+        validators=[validate_completion_url],
+        help_text=(
+            "Where the platform's arrivals go at the end (https only; {code} becomes the "
+            "completion code); the platform's standard link when empty."
+        ),
     )
     is_open = models.BooleanField(default=True, help_text="Closed studies accept no one new.")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -123,6 +143,32 @@ class Study(models.Model):
 
     def __str__(self) -> str:
         return self.slug
+
+
+class StudyMembership(models.Model):
+    """A researcher's access to one study: its admin pages, API and exports.
+
+    Staff without the global survey permissions see only the studies they are members
+    of (survey.permissions.StudyMembershipBackend grants the permissions per study).
+    """
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="study_memberships"
+    )
+    can_change_participants = models.BooleanField(
+        default=True, help_text="May exclude and include the study's participants."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["study", "user"]
+        constraints = [
+            models.UniqueConstraint(fields=["study", "user"], name="one_membership_per_user")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.study}"
 
 
 class Country(models.Model):
@@ -188,11 +234,6 @@ class SurveyItem(models.Model):
 class Participant(models.Model):
     """One person taking one study, from consent to completion code."""
 
-    class Source(models.TextChoices):
-        DIRECT = "direct", "direct link"
-        PROLIFIC = "prolific", "Prolific"
-        MTURK = "mturk", "Mechanical Turk"
-
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="participants")
     public_id = models.CharField(
         max_length=16, unique=True, default=new_participant_id, editable=False
@@ -203,9 +244,9 @@ class Participant(models.Model):
     )
     language = models.CharField(max_length=16, choices=LANGUAGE_CHOICES, blank=True)
     demographics = models.JSONField(default=dict, blank=True)
-    # Recruitment ids: Prolific's PROLIFIC_PID, STUDY_ID, SESSION_ID, or MTurk's
-    # workerId, hitId, assignmentId, in that order.
-    recruit_source = models.CharField(max_length=16, choices=Source.choices, default=Source.DIRECT)
+    # Recruitment ids (survey/recruitment.py): the platform, then the participant's,
+    # study's and session's ids on it, e.g. Prolific's PROLIFIC_PID, STUDY_ID, SESSION_ID.
+    recruit_source = models.CharField(max_length=16, choices=SOURCE_CHOICES, default=DIRECT)
     recruit_id = models.CharField(max_length=128, blank=True)
     recruit_study_id = models.CharField(max_length=128, blank=True)
     recruit_session_id = models.CharField(max_length=128, blank=True)
@@ -213,6 +254,11 @@ class Participant(models.Model):
     consent_at = models.DateTimeField(null=True, blank=True)
     practice_done_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
+    # A recruit id opens its participation in one browser only; a researcher may
+    # release it so that the next browser arriving with the id takes it over.
+    released_at = models.DateTimeField(
+        null=True, blank=True, help_text="Released to the next browser with this recruit id."
+    )
     completion_code = models.CharField(max_length=64, blank=True)
     attention_ok = models.BooleanField(
         null=True,

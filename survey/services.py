@@ -28,8 +28,10 @@ from .models import (
     Ranking,
     Study,
     SurveyItem,
+    new_token,
 )
 from .questions import ATTENTION_BY_KEY, DEMOGRAPHIC_QUESTIONS, STANDARD_ITEMS, attention_plan
+from .recruitment import PLATFORMS_BY_KEY, Recruitment
 
 ERROR_STUDY_CLOSED = _("This study is not accepting new participants at the moment.")
 ERROR_CONSENT_REQUIRED = _("To take part, please tick the box to say that you agree.")
@@ -49,10 +51,19 @@ ERROR_RANK_UNKNOWN = _(
     "The answer names an image or question that is not on this page. "
     "Please reload the page and rank the images again."
 )
+ERROR_OPEN_ELSEWHERE = _(
+    "This study is already open in another browser or on another device with your "
+    "recruitment id. Please continue there. If you cannot, write to the researchers through "
+    "the site that sent you: they can let you continue here."
+)
 ERROR_PAGE_NOT_YOURS = _("This page is not one of yours. Please continue from your own link.")
 ERROR_ATTENTION_MISSING = _("Please answer the last question on the page.")
 ERROR_ATTENTION_UNKNOWN = _("Please choose one of the answers offered for the last question.")
 # Researcher-facing, so not translated.
+ERROR_UNKNOWN_PLATFORM = (
+    "[survey] recruitment_platform {platform!r} is not one of the platforms the survey "
+    "knows ({known}); add it to survey/recruitment.py."
+)
 ERROR_EXCLUSION_REASON = "Please give a reason for the exclusion."
 ERROR_ITEMS_ANSWERED = (
     "The study {slug!r} already has answers, so its questions cannot change from {old} to "
@@ -74,14 +85,11 @@ class SurveyError(Exception):
         super().__init__(" ".join(self.messages))
 
 
-@dataclass(frozen=True)
-class Recruitment:
-    """Who sent the participant: Prolific's or MTurk's ids, or nothing (direct link)."""
+class OpenElsewhere(SurveyError):
+    """The recruit id's participation belongs to another browser (ERROR_OPEN_ELSEWHERE)."""
 
-    source: str = Participant.Source.DIRECT
-    recruit_id: str = ""
-    study_id: str = ""
-    session_id: str = ""
+    def __init__(self):
+        super().__init__(ERROR_OPEN_ELSEWHERE)
 
 
 @dataclass(frozen=True)
@@ -117,10 +125,18 @@ def study_setup(*, spec: StudySpec) -> tuple[Study, bool]:
         "seconds_per_page": spec.survey.seconds_per_page,
         "pages_per_participant": spec.survey.pages_per_participant,
         "answers_per_image_set": spec.survey.answers_per_image_set,
-        "prolific_completion_url": spec.survey.prolific_completion_url,
+        "completion_url": spec.survey.completion_url,
         "translations": _study_translations(spec),
         "quota_counts": spec.survey.quota_counts,
     }
+    if spec.survey.recruitment_platform:
+        if spec.survey.recruitment_platform not in PLATFORMS_BY_KEY:
+            raise SetupError(
+                ERROR_UNKNOWN_PLATFORM.format(
+                    platform=spec.survey.recruitment_platform, known=", ".join(PLATFORMS_BY_KEY)
+                )
+            )
+        defaults["recruitment_platform"] = spec.survey.recruitment_platform
     if spec.survey.completion_code:
         defaults["completion_code"] = spec.survey.completion_code
     study, created = Study.objects.update_or_create(slug=spec.slug, defaults=defaults)
@@ -194,15 +210,17 @@ def _items_setup(study: Study, spec: StudySpec) -> None:
 
 
 def participant_start(*, study: Study, recruitment: Recruitment) -> Participant:
-    """Enrol a participant, or find the one this recruit id already enrolled.
+    """Enrol a new participant.
 
-    One recruit id takes the study once: coming back through the same Prolific or MTurk
-    link returns the same participant, who resumes where they stopped.
+    One recruit id takes the study once. A recruit id alone never grants access to the
+    participant it already enrolled (anyone can type it into a link): the browser that
+    enrolled resumes through its session, any other gets ERROR_OPEN_ELSEWHERE until a
+    researcher releases the participation (participant_release).
     """
-    if recruitment.recruit_id:
-        existing = selectors.participant_by_recruit_id(study=study, recruitment=recruitment)
-        if existing is not None:
-            return existing
+    if recruitment.recruit_id and selectors.participant_by_recruit_id(
+        study=study, recruitment=recruitment
+    ):
+        raise OpenElsewhere()
     if not study.is_open:
         raise SurveyError(ERROR_STUDY_CLOSED)
     try:
@@ -215,11 +233,36 @@ def participant_start(*, study: Study, recruitment: Recruitment) -> Participant:
                 recruit_session_id=recruitment.session_id,
             )
     except IntegrityError:
-        # The same recruit arrived twice at once (two tabs): the other request won.
-        existing = selectors.participant_by_recruit_id(study=study, recruitment=recruitment)
-        if existing is None:
-            raise
-        return existing
+        # The same recruit id arrived twice at once: the other request enrolled it.
+        raise OpenElsewhere() from None
+
+
+def participant_release(*, participant: Participant) -> Participant:
+    """Let the next browser arriving with this participant's recruit id continue.
+
+    For a participant who lost their browser (a new device, cleared cookies): the
+    researcher releases them in the admin, and the next arrival takes over.
+    """
+    participant.released_at = timezone.now()
+    participant.save(update_fields=["released_at"])
+    return participant
+
+
+def participant_claim(*, participant: Participant) -> Participant:
+    """Hand a released participant to a new browser: a new token, the release used up.
+
+    The new token logs out the browser that held the participation before. Raises
+    OpenElsewhere when the participant is not (or no longer) released, e.g. when two
+    browsers claim it at once.
+    """
+    with transaction.atomic():
+        claimed = Participant.objects.filter(
+            pk=participant.pk, released_at__isnull=False
+        ).update(released_at=None, token=new_token())
+    if not claimed:
+        raise OpenElsewhere()
+    participant.refresh_from_db()
+    return participant
 
 
 def participant_consent(*, participant: Participant, agreed: bool) -> Participant:

@@ -7,7 +7,6 @@ a refresh or a return through the same link resumes where they stopped.
 """
 
 from functools import wraps
-from urllib.parse import urlencode
 
 from django.conf import settings
 from django.http import Http404, HttpResponse
@@ -23,17 +22,21 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from . import selectors, services, texts
 from .blinding import PRACTICE_SHADES, image_blinded_png, practice_png
 from .forms import (
-    MTURK_PREVIEW,
-    RecruitmentError,
+    FormValueError,
     attention_from_post,
     page_ms_from_post,
     rank_field_name,
     ranks_from_post,
-    recruitment_fields,
-    recruitment_from_fields,
 )
 from .models import Participant, Study
 from .questions import ATTENTION_BY_KEY, DEFAULT_CONSENT_TEXT, DEMOGRAPHIC_QUESTIONS
+from .recruitment import (
+    PLATFORMS_BY_KEY,
+    RecruitmentError,
+    completion_return_url,
+    recruitment_fields,
+    recruitment_from_fields,
+)
 from .selectors import Step
 
 ERROR_RECRUIT_LINK = gettext_lazy(
@@ -43,7 +46,10 @@ ERROR_SESSION_LOST = gettext_lazy(
     "Your answers could not be saved because your session has ended. Please open the "
     "study again from the link you were given; you will continue where you stopped."
 )
-PROLIFIC_COMPLETION_URL = "https://app.prolific.com/submissions/complete"
+ERROR_FORM_DAMAGED = gettext_lazy(
+    "Part of the page's answer was damaged on its way. Please check your ranking and "
+    "send it again."
+)
 STEP_URLS = {
     Step.CONSENT: "survey:consent",
     Step.PROFILE: "survey:profile",
@@ -100,7 +106,13 @@ def landing(request):
 @never_cache
 @require_http_methods(["GET", "POST"])
 def study_landing(request, study_id):
-    """A study's first page; arrivals from Prolific or MTurk bring their ids here."""
+    """A study's first page; arrivals from a recruitment platform bring their ids here.
+
+    A recruit id alone never opens an existing participation: only the browser that
+    enrolled it (its session) resumes; another browser gets a page saying the study is
+    open elsewhere, until a researcher releases it in the admin. A GET never changes
+    whom the browser's session belongs to.
+    """
     study = get_object_or_404(Study, public_id=study_id)
     source = request.POST if request.method == "POST" else request.GET
     fields = recruitment_fields(source)
@@ -109,28 +121,47 @@ def study_landing(request, study_id):
     except RecruitmentError:
         context = {"study": study, "errors": [ERROR_RECRUIT_LINK]}
         return render(request, "survey/study_landing.html", context, status=400)
-    preview = fields.get("assignmentId") == MTURK_PREVIEW
-    if recruitment.recruit_id and not preview:
+    token = request.session.get(session_key(study), "")
+    current = selectors.participant_by_token(study=study, token=token)
+    context = {"study": study, "recruitment": fields, "preview": recruitment.preview}
+    if recruitment.preview:
+        return render(request, "survey/study_landing.html", {**context, "errors": []})
+    if recruitment.recruit_id:
         existing = selectors.participant_by_recruit_id(study=study, recruitment=recruitment)
         if existing is not None:
-            return _enter(request, existing)
-    elif not preview:
+            if current is not None and current.pk == existing.pk:
+                return _enter(request, current)  # the same browser, back again
+            if existing.released_at is None:
+                return _open_elsewhere(request, study)
+            if request.method == "POST":
+                try:
+                    claimed = services.participant_claim(participant=existing)
+                except services.OpenElsewhere:
+                    return _open_elsewhere(request, study)
+                return _enter(request, claimed)
+            # Released: a button (POST, CSRF-protected) takes it over.
+            return render(request, "survey/study_landing.html", {**context, "errors": []})
+    elif current is not None:
         # Same browser, no recruit id: back to their own participation (a second
         # click on Start, or the back button, must not enrol them twice).
-        token = request.session.get(session_key(study), "")
-        current = selectors.participant_by_token(study=study, token=token)
-        if current is not None:
-            return _enter(request, current)
-    if request.method == "POST" and not preview:
+        return _enter(request, current)
+    if request.method == "POST":
         try:
             participant = services.participant_start(study=study, recruitment=recruitment)
+        except services.OpenElsewhere:
+            return _open_elsewhere(request, study)
         except services.SurveyError as error:
-            context = {"study": study, "errors": error.messages}
+            context["errors"] = error.messages
             return render(request, "survey/study_landing.html", context, status=409)
         return _enter(request, participant)
     errors = [] if study.is_open else [services.ERROR_STUDY_CLOSED]
-    context = {"study": study, "recruitment": fields, "preview": preview, "errors": errors}
-    return render(request, "survey/study_landing.html", context)
+    return render(request, "survey/study_landing.html", {**context, "errors": errors})
+
+
+def _open_elsewhere(request, study: Study):
+    # No link back to the study: it would only offer to start a new participation.
+    context = {"study": study, "message": services.ERROR_OPEN_ELSEWHERE}
+    return render(request, "survey/open_elsewhere.html", context, status=409)
 
 
 def _enter(request, participant: Participant):
@@ -265,12 +296,16 @@ def rank_submit(request, study, participant, page_id):
     """Store a page's rankings; a repeated submission is accepted and stores nothing."""
     ranks = ranks_from_post(request.POST)
     try:
+        try:
+            page_ms = page_ms_from_post(request.POST)
+        except FormValueError:
+            raise services.SurveyError(ERROR_FORM_DAMAGED) from None
         result = services.ranking_submit(
             participant=participant,
             page_public_id=page_id,
             ranks=ranks,
             attention=attention_from_post(request.POST),
-            page_ms=page_ms_from_post(request.POST),
+            page_ms=page_ms,
         )
     except services.SurveyError as error:
         page = participant.pages.filter(public_id=page_id).first()
@@ -381,18 +416,26 @@ def _item_rows(item: dict, images: list[dict], ranks) -> dict:
 @participant_view(Step.DONE)
 @require_GET
 def done(request, study, participant):
-    """The completion code (and, for Prolific arrivals, the way back to Prolific)."""
+    """The completion code (and, for platforms that take people back by a link, the way
+    back)."""
     return_url = _completion_url(study, participant)
-    context = {"study": study, "code": participant.completion_code, "return_url": return_url}
+    platform = PLATFORMS_BY_KEY.get(participant.recruit_source)
+    context = {
+        "study": study,
+        "code": participant.completion_code,
+        "return_url": return_url,
+        "platform_name": platform.name if platform else "",
+    }
     return render(request, "survey/done.html", context)
 
 
 def _completion_url(study: Study, participant: Participant) -> str:
-    """Prolific arrivals return to Prolific with the study's code; others get none."""
-    if participant.recruit_source != Participant.Source.PROLIFIC:
-        return ""
-    return study.prolific_completion_url or (
-        f"{PROLIFIC_COMPLETION_URL}?{urlencode({'cc': participant.completion_code})}"
+    """Where the participant's platform takes them back (survey/recruitment.py), or ""."""
+    return completion_return_url(
+        source=participant.recruit_source,
+        study_platform=study.recruitment_platform,
+        study_url=study.completion_url,
+        code=participant.completion_code,
     )
 
 

@@ -15,6 +15,8 @@ PRODUCTION_ENV = {
     "DJANGO_SETTINGS_MODULE": "config.settings.production",
     "DJANGO_SECRET_KEY": "a-production-secret-that-is-long-enough-and-random-0123456789abcdef",
     "DJANGO_ALLOWED_HOSTS": "study.example.org",
+    # Production needs a shared cache; nothing connects to it in these checks.
+    "CACHE_URL": "redis://127.0.0.1:6379/12",
 }
 
 
@@ -24,7 +26,7 @@ def clean_environment(**env: str) -> dict[str, str]:
     Other test modules may set Django variables (DJANGO_ALLOW_ASYNC_UNSAFE for the browser
     test); a subprocess that checks the deployment must not inherit them.
     """
-    prefixes = ("DJANGO_", "DATABASE_URL", "CACHE_URL")
+    prefixes = ("DJANGO_", "DATABASE_URL", "CACHE_URL", "AXES_", "GUNICORN_")
     base = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
     return {**base, **env}
 

@@ -32,11 +32,14 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "axes",
     "generation",
     "survey",
 ]
 
 MIDDLEWARE = [
+    "config.middleware.DebugLoopbackOnlyMiddleware",
+    "config.middleware.RequestBodyLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -46,7 +49,30 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into its lockout response.
+    "axes.middleware.AxesMiddleware",
 ]
+
+# --- logging in: lockout after failed passwords (django-axes) ---------------------------
+# AxesStandaloneBackend must come first: it refuses a locked-out user before the
+# password is even checked. StudyMembershipBackend gives per-study permissions.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+    "survey.permissions.StudyMembershipBackend",
+]
+# After AXES_FAILURE_LIMIT wrong passwords for one user name from one address, that
+# user name is locked for that address for AXES_COOLOFF_HOURS (the right password is
+# refused too). `manage.py axes_reset` lifts every lockout; attempts are kept in the
+# database (admin: Axes > Access attempts).
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_HOURS", default=1.0)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# Client addresses for lockouts and the API's token throttle (config/clients.py): set
+# CLIENT_BEHIND_PROXY=true only behind a proxy that appends to X-Forwarded-For.
+CLIENT_BEHIND_PROXY = env.bool("CLIENT_BEHIND_PROXY", default=False)
+AXES_CLIENT_IP_CALLABLE = "config.clients.client_address"
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -121,6 +147,13 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
+# Media (the stored images) served by Django itself, to staff only: local and demo.
+# In production the proxy serves them, or they are not exposed at all.
+SERVE_MEDIA = env.bool("SERVE_MEDIA", default=False)
+
+# Downloads of exports are built in an unnamed temporary file here first (None: the
+# system's temporary folder), so they can be sent with their length and checksum.
+EXPORT_SPOOL_DIR = env.str("EXPORT_SPOOL_DIR", default="") or None
 
 # --- security that holds everywhere -----------------------------------------------------
 # Participant links carry a token; never send it to another site in the Referer header.
@@ -128,12 +161,18 @@ SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024  # rankings are tiny; refuse oversized bodies
+# Whole request bodies (files included) above this are refused with 413 before parsing
+# (config.middleware.RequestBodyLimitMiddleware); no page takes an upload.
+REQUEST_BODY_MAX_BYTES = env.int("REQUEST_BODY_MAX_BYTES", default=2 * 1024 * 1024)
+DATA_UPLOAD_MAX_NUMBER_FILES = 1
+# Error reports (debug page, e-mails) hide passwords inside *_URL values and tokens.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "config.reporting.CredentialHidingFilter"
 
 # --- REST framework ---------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
+        "survey.authentication.ThrottledTokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -141,6 +180,8 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "researcher": env.str("API_RATE_RESEARCHER", default="300/minute"),
         "researcher-export": env.str("API_RATE_EXPORT", default="60/hour"),
+        # Wrong API tokens per client address; past it every token is refused (429).
+        "token-failures": env.str("API_RATE_TOKEN_FAILURES", default="10/minute"),
     },
 }
 SPECTACULAR_SETTINGS = {

@@ -74,6 +74,10 @@ BAD_SEED = "{csv} line {line}: seed {value!r} is not a whole number from 0 to " 
 EMPTY_PATH = "{csv} line {line}: no image path for {column!r}"
 FILE_MISSING = "{csv} line {line}: {column!r} image {path} does not exist"
 FILE_UNREADABLE = "{csv} line {line}: {column!r} image {path} cannot be decoded as an image"
+IMAGE_TOO_LARGE = (
+    "{csv} line {line}: {column!r} image {path} is {width}x{height} pixels; at most "
+    "{limit:,} pixels are accepted (decoding it would take about {megabytes:,} MB)"
+)
 WRONG_SIZE = (
     "{csv} line {line}: {column!r} image {path} is {width}x{height} px; the import's other "
     "images are {common_width}x{common_height} px"
@@ -84,6 +88,9 @@ ALREADY_REGISTERED = (
     "{csv} line {line}: {column!r} image {path} is already in the database as another image "
     "({other})"
 )
+# A survey image is at most a few megapixels (the study's models make 512-1024 px);
+# checked from the file's header before any pixel is decoded (4 bytes per pixel).
+MAX_IMAGE_PIXELS = 4096 * 4096
 NO_STUDY = "give --study SLUG or --spec SPEC: the images need a study"
 
 
@@ -471,9 +478,23 @@ class _Checker:
             return None
         try:
             with Image.open(path) as image:
+                width, height = image.size  # from the header; nothing decoded yet
+                if width * height > MAX_IMAGE_PIXELS:
+                    problems.append(
+                        IMAGE_TOO_LARGE.format(
+                            csv=name,
+                            line=line,
+                            column=column,
+                            path=value,
+                            width=width,
+                            height=height,
+                            limit=MAX_IMAGE_PIXELS,
+                            megabytes=width * height * 4 // 1_000_000,
+                        )
+                    )
+                    return None
                 image.load()  # decodes every pixel: a truncated file fails here
-                width, height = image.size
-        except (OSError, UnidentifiedImageError, ValueError):
+        except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError):
             problems.append(FILE_UNREADABLE.format(csv=name, line=line, column=column, path=value))
             return None
         sha = archive.sha256_file(path)

@@ -7,7 +7,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pytest
 
-from analysis.io import normalise_export
+from analysis.export import normalise_export
 from analysis.rankings import rankings_from_export
 from analysis.simulate import simulate_export
 
@@ -20,7 +20,7 @@ def _close_figures():
 
 @pytest.fixture
 def small_export():
-    """Two countries, two items, four variants with a clear order (contrastive best)."""
+    """Two countries, two items, four variants with a clear order (scoft-mpc best)."""
     return simulate_export(
         participants_per_country=6,
         pages_per_participant=5,

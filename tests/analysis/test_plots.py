@@ -7,9 +7,9 @@ import pytest
 from matplotlib.collections import PolyCollection
 
 from analysis import plots
-from analysis.ranks import pairwise_preference, rank_shares
-from analysis.stats import average_friedman_ranks, nemenyi
-from analysis.tallies import POOLED, tally_scopes
+from analysis.bootstrap import POOLED, tally_scopes
+from analysis.descriptive import pairwise_preference, rank_shares
+from analysis.significance import average_friedman_ranks, nemenyi
 
 LABELS = ["Stable Diffusion", "SCoFT+M", "SCoFT+MP", "SCoFT+MPC"]
 

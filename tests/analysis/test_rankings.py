@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from analysis import rankings as rk
-from analysis.io import ExportError, normalise_export
+from analysis.export import ExportError, normalise_export
 from analysis.rankings import rankings_from_export
 
 
@@ -18,8 +18,8 @@ def test_each_ranking_holds_the_ranks_of_every_variant(small_export, small_ranki
     assert r.ranks.shape == (len(small_export) // 4, 4)
     assert (np.sort(r.ranks, axis=1) == [1, 2, 3, 4]).all()
     # The published variant keys come in the paper's order, labels from the export.
-    assert r.variants == ["genericSD", "baseline", "positive", "contrastive"]
-    assert r.label("contrastive") == "SCoFT+MPC"
+    assert r.variants == ["pretrained", "scoft-m", "scoft-mp", "scoft-mpc"]
+    assert r.label("scoft-mpc") == "SCoFT+MPC"
     first = small_export.iloc[:4]
     j = np.flatnonzero(
         (r.participants[r.participant] == first["participant"].iloc[0])
@@ -49,10 +49,10 @@ def test_a_variant_ranked_twice_on_one_page_is_refused(small_export):
 
 
 def test_a_single_variant_is_refused(small_export):
-    one = small_export[small_export["variant"] == "contrastive"].assign(rank=1)
+    one = small_export[small_export["variant"] == "scoft-mpc"].assign(rank=1)
     with pytest.raises(ExportError) as caught:
         load(one)
-    assert str(caught.value) == rk.SINGLE_VARIANT.format(variant="contrastive")
+    assert str(caught.value) == rk.SINGLE_VARIANT.format(variant="scoft-mpc")
 
 
 def test_several_studies_need_a_choice(small_export):
@@ -100,7 +100,7 @@ def test_leaving_out_everyone_is_refused_with_the_switch_named(small_export):
 
 
 def test_a_variant_order_puts_named_variants_first(small_export):
-    r = load(small_export, variant_order=["contrastive", "genericSD"])
-    assert r.variants == ["contrastive", "genericSD", "baseline", "positive"]
+    r = load(small_export, variant_order=["scoft-mpc", "pretrained"])
+    assert r.variants == ["scoft-mpc", "pretrained", "scoft-m", "scoft-mp"]
     with pytest.raises(ExportError, match="nope"):
         load(small_export, variant_order=["nope"])

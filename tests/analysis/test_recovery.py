@@ -4,15 +4,15 @@ preference the Friedman test rejects about 5% of the time."""
 import numpy as np
 from scipy import stats as scipy_stats
 
-from analysis.io import normalise_export
+from analysis.bootstrap import POOLED, tally_scopes
+from analysis.descriptive import rank_summary
+from analysis.export import normalise_export
 from analysis.rankings import rankings_from_export
-from analysis.ranks import rank_summary
+from analysis.significance import hypothesis_tables
 from analysis.simulate import simulate_export
-from analysis.stats import hypothesis_tables
-from analysis.tallies import POOLED, tally_scopes
 from analysis.worth import worth_table
 
-TRUE_ORDER = ["contrastive", "positive", "baseline", "genericSD"]  # best first
+TRUE_ORDER = ["scoft-mpc", "scoft-mp", "scoft-m", "pretrained"]  # best first
 
 
 def test_a_known_preference_order_is_recovered_with_a_small_p_value():

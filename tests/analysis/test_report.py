@@ -12,10 +12,11 @@ import pytest
 from analysis import document
 from analysis import report as report_module
 from analysis.__main__ import main
-from analysis.io import ExportError
+from analysis.bootstrap import POOLED
+from analysis.export import ExportError
+from analysis.figures import FIGURES
 from analysis.report import ReportOptions, build_report
 from analysis.simulate import simulate_export
-from analysis.tallies import POOLED
 
 ROOT = Path(__file__).resolve().parents[2]
 FAST = ReportOptions(n_boot=200)
@@ -99,7 +100,7 @@ def test_the_report_holds_markdown_html_every_figure_and_every_table(built):
 def test_the_html_page_stands_alone_with_embedded_figures(built):
     page = (built / "report.html").read_text()
     sources = re.findall(r'src="([^"]*)"', page)
-    assert len(sources) == 4
+    assert len(sources) == len(FIGURES)  # one per figure, the two-column version
     assert all(s.startswith("data:image/png;base64,") for s in sources)
     assert "<link" not in page
 
@@ -213,11 +214,11 @@ def test_the_headline_pair_can_be_chosen_and_must_name_two_variants(
     export_csv, tmp_path, no_figures
 ):
     out = build_report(
-        export_csv, tmp_path / "r", ReportOptions(n_boot=200, headline="positive:baseline")
+        export_csv, tmp_path / "r", ReportOptions(n_boot=200, headline="scoft-mp:scoft-m")
     )
     assert "SCoFT+MP was ranked better than SCoFT+M" in (out / "report.md").read_text()
     with pytest.raises(ExportError, match="MODEL:BASELINE"):
-        build_report(export_csv, tmp_path / "s", ReportOptions(n_boot=200, headline="positive"))
+        build_report(export_csv, tmp_path / "s", ReportOptions(n_boot=200, headline="scoft-mp"))
 
 
 def test_an_output_folder_that_cannot_be_written_is_one_line_too(

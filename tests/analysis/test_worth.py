@@ -4,7 +4,7 @@ import choix
 import numpy as np
 import pytest
 
-from analysis.tallies import POOLED, tally_scopes
+from analysis.bootstrap import POOLED, tally_scopes
 from analysis.worth import plackett_luce_worth, worth_table
 
 
@@ -43,6 +43,6 @@ def test_two_variants_reduce_to_the_share_of_wins():
 def test_the_worth_table_orders_the_simulated_variants_and_covers_the_estimate(small_rankings):
     table = worth_table(small_rankings, tally_scopes(small_rankings, n_boot=200, seed=0))
     pooled = table[(table["scope"] == POOLED) & (table["item"] == "culture")]
-    assert pooled["variant"].iloc[pooled["worth"].argmax()] == "contrastive"
-    assert pooled["variant"].iloc[pooled["worth"].argmin()] == "genericSD"
+    assert pooled["variant"].iloc[pooled["worth"].argmax()] == "scoft-mpc"
+    assert pooled["variant"].iloc[pooled["worth"].argmin()] == "pretrained"
     assert ((pooled["ci_low"] <= pooled["worth"]) & (pooled["worth"] <= pooled["ci_high"])).all()

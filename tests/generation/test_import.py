@@ -386,6 +386,40 @@ def test_a_published_csv_given_alone_reads_paths_from_its_folders_parent(survey_
     assert {image.record.country_code for image in plan.images} == {"CN"}
 
 
+def png_header_only(path: Path, width: int, height: int) -> None:
+    """A PNG whose header claims width x height pixels, with no pixel data behind it."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = struct.pack(">I", zlib.crc32(kind + data))
+        return struct.pack(">I", len(data)) + kind + data + crc
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b""))
+
+
+# Pillow warns on opening a header this large; the import refuses it before decoding.
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
+def test_an_image_of_too_many_pixels_is_refused_before_it_is_decoded(survey_images):
+    # 10000 x 9000 = 90 megapixels, about 360 MB once decoded: refused from its header.
+    png_header_only(survey_images / "Nigeria" / "positive" / "0.png", 10_000, 9_000)
+    with pytest.raises(ImportProblems) as caught:
+        import_plan(survey_images / "Nigeria", study_slug="s")
+    assert caught.value.problems == [
+        I.IMAGE_TOO_LARGE.format(
+            csv="Nigeria_files.csv",
+            line=2,
+            column="Positive",
+            path="Nigeria/positive/0.png",
+            width=10_000,
+            height=9_000,
+            limit=I.MAX_IMAGE_PIXELS,
+            megabytes=360,
+        )
+    ]
+
+
 def test_skip_incomplete_imports_every_complete_row_and_lists_the_others(
     survey_images, media_root
 ):

@@ -354,6 +354,61 @@ def test_participant_text_that_names_a_variant_is_refused(tmp_path):
     ]
 
 
+@pytest.mark.parametrize(
+    "title",
+    [
+        "How well do SCoFT images show your culture?",
+        "Rank the pictures of the contrastive model",
+        "Images from our fine tuned model",
+        "Our LoRA pictures",
+        "Perceptual quality of images",
+        "Memorization in image models",
+    ],
+)
+def test_a_title_naming_the_method_is_refused(tmp_path, title):
+    text = SURVEY_ONLY.replace(
+        'title = "', f'title = "{title}" # ', 1
+    )
+    with pytest.raises(SpecError) as caught:
+        parse_spec(text, path=tmp_path / "s.toml", purpose=S.Purpose.SURVEY)
+    assert any("'title' mentions the model variant" in p for p in caught.value.problems)
+
+
+def test_a_title_naming_a_model_id_or_adapter_folder_is_refused():
+    from study.blinding import unblinding_words, variant_words
+
+    names = variant_words(key="v1", label="Base", model="org/tiny-sd", adapter="/x/run-42")
+    assert unblinding_words("Made with tiny-sd", names) == ["tiny-sd"]
+    assert unblinding_words("Round run-42 of the survey", names) == ["run-42"]
+    assert unblinding_words("Flora and fauna of your country", names) == []
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("javascript:alert(1)", S.URL_NOT_HTTPS),
+        ("app.prolific.com/submissions/complete?cc=X", S.URL_NOT_HTTPS),
+        ("http://app.prolific.com/submissions/complete", S.URL_NOT_HTTPS),
+        ("https://app.prolific.com@evil.example/x", S.URL_WITHOUT_HOST),
+        ("https://", S.URL_WITHOUT_HOST),
+    ],
+)
+def test_a_completion_url_must_be_an_https_link(tmp_path, url, reason):
+    for key in ("completion_url", "prolific_completion_url"):
+        text = SURVEY_ONLY + f'[survey]\n{key} = "{url}"\n'
+        with pytest.raises(SpecError) as caught:
+            parse_spec(text, path=tmp_path / "s.toml", purpose=S.Purpose.SURVEY)
+        expected = S.BAD_COMPLETION_URL.format(
+            where="[survey]", key=key, reason=reason.format(value=url)
+        )
+        assert caught.value.problems == [expected]
+
+
+def test_an_older_specs_prolific_url_reads_as_the_completion_url(tmp_path):
+    url = "https://app.prolific.com/submissions/complete?cc=AB12"
+    text = SURVEY_ONLY + f'[survey]\nprolific_completion_url = "{url}"\n'
+    spec = parse_spec(text, path=tmp_path / "s.toml", purpose=S.Purpose.SURVEY)
+    assert (spec.survey.completion_url, spec.survey.recruitment_platform) == (url, "prolific")
 # --- the survey's questions, checks and text in other languages (docs/survey.md) --------
 
 CUSTOM_SURVEY = '''

@@ -62,8 +62,8 @@ def test_analyze_study_hands_the_export_to_the_analysis_process(
     call_command(
         "analyze_study", study.slug, "--out", tmp_path / "report", "--keep-excluded", stdout=out
     )
-    assert (tmp_path / "report" / "seen.txt").read_text() == "report 48 --keep-excluded"
-    assert "Exported 48 rankings" in out.getvalue()
+    assert (tmp_path / "report" / "seen.txt").read_text().startswith("report 48 --keep-excluded")
+    assert "Exported 48 ranked images" in out.getvalue()
     assert "report written to" in out.getvalue()
 
 
@@ -114,3 +114,25 @@ def test_analyze_study_writes_the_real_report(ready_participant, tmp_path):
     )
     assert (tmp_path / "report" / "report.md").is_file()
     assert (tmp_path / "report" / "report.html").is_file()
+
+
+def test_analyze_study_passes_the_study_variant_order_and_headline(
+    study, ready_participant, fake_analysis, tmp_path
+):
+    from generation.models import ModelVariant
+
+    keys = list(
+        ModelVariant.objects.filter(study_slug=study.slug)
+        .order_by("position", "key")
+        .values_list("key", flat=True)
+    )
+    assert len(keys) >= 2
+    answer_pages(ready_participant(study, "CN", recruit(1)))
+    call_command("analyze_study", study.slug, "--out", tmp_path / "report", stdout=io.StringIO())
+    seen = (tmp_path / "report" / "seen.txt").read_text().split()
+    assert seen[2:] == [
+        "--variant-order",
+        ",".join(keys),
+        "--headline",
+        f"{keys[-1]}:{keys[0]}",
+    ]

@@ -152,7 +152,7 @@ def test_export_rankings_writes_csv_and_parquet_files(study, ready_participant, 
     answer_pages(ready_participant(study, "CN", recruit(1)))
     out = io.StringIO()
     call_command("export_rankings", study.slug, "--out", tmp_path / "r.csv", stdout=out)
-    assert "Wrote 48 rankings" in out.getvalue()
+    assert "Wrote 48 ranked images" in out.getvalue()
     assert len(read_csv((tmp_path / "r.csv").read_bytes())) == 48
     call_command(
         "export_rankings",

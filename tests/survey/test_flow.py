@@ -57,11 +57,12 @@ def test_prolific_ids_are_stored_and_the_same_link_resumes(client):
     participant = Participant.objects.get()
     assert (participant.recruit_source, participant.recruit_id) == ("prolific", "60a1b2c3")
     assert (participant.recruit_study_id, participant.recruit_session_id) == ("st-9", "se-1")
-    # A new browser (no session) through the same link lands on the next unanswered page.
-    other = Client()
-    response = other.get(f"/s/{study.public_id}/{PROLIFIC_QUERY}")
+    # The same browser through the same link lands on the next unanswered page; another
+    # browser does not (tests/survey/test_takeover.py).
+    response = client.get(f"/s/{study.public_id}/{PROLIFIC_QUERY}")
     assert response.status_code == 302 and response["Location"] == f"/s/{study.public_id}/rank/"
-    assert other.get(f"/s/{study.public_id}/rank/").status_code == 200
+    assert client.get(f"/s/{study.public_id}/rank/").status_code == 200
+    assert Client().get(f"/s/{study.public_id}/{PROLIFIC_QUERY}").status_code == 409
     assert Participant.objects.count() == 1
     assert bot.submitted == []
 

@@ -14,6 +14,7 @@ from survey.services import (
     ERROR_COUNTRY_LOCKED,
     ERROR_COUNTRY_UNKNOWN,
     ERROR_DEMOGRAPHIC_MISSING,
+    ERROR_OPEN_ELSEWHERE,
     ERROR_PAGE_NOT_YOURS,
     ERROR_RANK_INCOMPLETE,
     ERROR_RANK_NOT_PERMUTATION,
@@ -81,11 +82,14 @@ def test_setup_study_updates_an_edited_spec_in_place():
     assert SurveyItem.objects.filter(study=study).count() == 4
 
 
-def test_a_recruit_id_takes_the_study_once_and_returns_to_the_same_participant():
+def test_a_recruit_id_takes_the_study_once_and_is_never_handed_out_again():
     study = make_study()
     first = participant_start(study=study, recruitment=PROLIFIC)
-    second = participant_start(study=study, recruitment=PROLIFIC)
-    assert first.pk == second.pk
+    # A recruit id alone must not give access to the participant (issue 13): the
+    # enrolling browser resumes through its session instead (tests/survey/test_takeover).
+    with pytest.raises(SurveyError) as error:
+        participant_start(study=study, recruitment=PROLIFIC)
+    assert error.value.messages == [str(ERROR_OPEN_ELSEWHERE)]
     assert (first.recruit_id, first.recruit_study_id, first.recruit_session_id) == (
         "5f0c1",
         "s1",
@@ -100,12 +104,10 @@ def test_the_database_refuses_a_second_participation_of_one_recruit_id():
         Participant.objects.create(study=study, recruit_source="prolific", recruit_id="5f0c1")
 
 
-def test_a_closed_study_accepts_no_one_new_but_lets_recruits_resume():
+def test_a_closed_study_accepts_no_one_new():
     study = make_study()
-    participant = participant_start(study=study, recruitment=PROLIFIC)
     study.is_open = False
     study.save()
-    assert participant_start(study=study, recruitment=PROLIFIC).pk == participant.pk
     with pytest.raises(SurveyError) as error:
         participant_start(study=study, recruitment=Recruitment())
     assert error.value.messages == [str(ERROR_STUDY_CLOSED)]

@@ -66,7 +66,9 @@ def test_setup_study_reads_its_tables_and_ignores_the_others(tmp_path):
     call_command("setup_study", write(tmp_path, SPEC), stdout=out)
     study = Study.objects.get(slug="scoft-demo")
     assert study.pages_per_participant == 4 and study.answers_per_image_set == 3
-    assert study.prolific_completion_url.endswith("cc=C1A2B3")
+    # An older spec's prolific_completion_url still works: Prolific, with that link.
+    assert study.completion_url.endswith("cc=C1A2B3")
+    assert study.recruitment_platform == "prolific"
     assert [(c.code, c.language) for c in study.countries.all()] == [
         ("CN", "zh-hans"),
         ("MX", "es"),

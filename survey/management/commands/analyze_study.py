@@ -2,7 +2,9 @@
 
 The analysis runs as a separate process (``python -m analysis report``): the web side
 never imports the analysis package, and the export file is the only thing that
-crosses between them (ARCHITECTURE.md contract 5).
+crosses between them (docs/ARCHITECTURE.md, the rankings export). The study's own
+variant order (its spec's order, kept as ``ModelVariant.position``) is passed along,
+and so is its headline pair: the last variant against the first.
 """
 
 import subprocess
@@ -13,6 +15,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from generation.models import ModelVariant
 from survey.export import ExportError, rankings_export_write
 
 from .export_rankings import study_or_error
@@ -28,6 +31,18 @@ ERROR_NO_RANKINGS = "Study {slug!r} has no answered pages yet, so there is nothi
 ANALYSIS_PACKAGE = "analysis"
 # Asked in a child process, so this process never imports the analysis package.
 PROBE = "import importlib.util, sys; sys.exit(0 if importlib.util.find_spec({module!r}) else 3)"
+
+
+def study_variant_arguments(slug: str) -> list[str]:
+    """--variant-order and --headline from the study's variants, in the spec's order."""
+    keys = list(
+        ModelVariant.objects.filter(study_slug=slug)
+        .order_by("position", "key")
+        .values_list("key", flat=True)
+    )
+    if len(keys) < 2:
+        return []  # the analysis orders what the export holds
+    return ["--variant-order", ",".join(keys), "--headline", f"{keys[-1]}:{keys[0]}"]
 
 
 def analysis_command(export: Path, out: Path, extra: list[str]) -> list[str]:
@@ -76,6 +91,7 @@ class Command(BaseCommand):
             extra.append("--keep-excluded")
         if bootstrap is not None:
             extra += ["--bootstrap", str(bootstrap)]
+        extra += study_variant_arguments(study.slug)
         with tempfile.TemporaryDirectory(prefix="scoft-export-") as folder:
             export = Path(folder) / f"{study.slug}-rankings.parquet"
             try:
@@ -84,7 +100,10 @@ class Command(BaseCommand):
                 raise CommandError(str(error)) from error
             if result.rows == 0:
                 raise CommandError(ERROR_NO_RANKINGS.format(slug=study.slug))
-            self.stdout.write(f"Exported {result.rows} rankings of {study.slug!r}; analysing.")
+            self.stdout.write(
+                f"Exported {result.rows} ranked images of {study.slug!r} (one row per image, "
+                "page and question); analysing."
+            )
             run = subprocess.run(
                 analysis_command(export, Path(out).resolve(), extra),
                 cwd=settings.BASE_DIR,

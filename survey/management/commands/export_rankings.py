@@ -20,7 +20,8 @@ def study_or_error(slug: str):
 
 class Command(BaseCommand):
     help = (
-        "Write a study's rankings (one row per participant, image set, item and variant; "
+        "Write a study's rankings export (one row per ranked image: participant, image set, "
+        "question and variant; a ranking, one question's ordering of a page, is k rows; "
         "excluded participants and failed attention checks flagged, not dropped) as CSV "
         "or Parquet. Streams in bounded memory; the file appears only when complete."
     )
@@ -43,6 +44,6 @@ class Command(BaseCommand):
         except ExportError as error:
             raise CommandError(str(error)) from error
         self.stdout.write(
-            f"Wrote {result.rows} rankings of study {study!r} to {result.path} "
-            f"({file_format}, {result.size} bytes)."
+            f"Wrote {result.rows} ranked images of study {study!r} to {result.path} "
+            f"({file_format}, {result.size} bytes, sha256 {result.sha256})."
         )

@@ -5,6 +5,7 @@ from django.urls import reverse
 
 from study.names import LANGUAGES
 from study.spec import Purpose, SpecError, load_spec
+from survey.recruitment import PLATFORMS_BY_KEY, platform_link
 from survey.services import SetupError, study_setup
 from survey.texts import is_translated
 
@@ -49,7 +50,7 @@ class Command(BaseCommand):
             self.stdout.write("Every language of the study has all its texts.")
         link = reverse("survey:study", kwargs={"study_id": study.public_id})
         self.stdout.write(f"Participant link: {link}")
+        platform = PLATFORMS_BY_KEY[study.recruitment_platform]
         self.stdout.write(
-            f"For Prolific: {link}?PROLIFIC_PID={{{{%PROLIFIC_PID%}}}}"
-            "&STUDY_ID={{%STUDY_ID%}}&SESSION_ID={{%SESSION_ID%}}"
+            f"For {platform.name}: {platform_link(link=link, platform_key=platform.key)}"
         )

@@ -8,8 +8,9 @@ import pingouin
 import pytest
 from scipy import stats as scipy_stats
 
-from analysis import stats
-from analysis.tallies import POOLED, tally_scopes
+from analysis import agreement
+from analysis import significance as stats
+from analysis.bootstrap import POOLED, tally_scopes
 
 # Five participants' mean ranks of three variants (rows = participants).
 BLOCKS = np.array(
@@ -80,18 +81,18 @@ def test_ordinal_alpha_from_counts_equals_krippendorff_on_the_raw_ratings():
     expected = krippendorff.alpha(
         reliability_data=ratings, level_of_measurement="ordinal", value_domain=[1, 2, 3, 4]
     )
-    assert stats.ordinal_alpha(counts) == pytest.approx(expected)
+    assert agreement.ordinal_alpha(counts) == pytest.approx(expected)
 
 
 def test_perfect_agreement_gives_alpha_one_and_a_single_rater_gives_nan():
-    assert stats.ordinal_alpha(np.array([[3, 0, 0], [0, 3, 0], [0, 0, 3]])) == pytest.approx(1)
-    assert np.isnan(stats.ordinal_alpha(np.array([[1, 0, 0], [0, 1, 0]])))
+    assert agreement.ordinal_alpha(np.array([[3, 0, 0], [0, 3, 0], [0, 0, 3]])) == pytest.approx(1)
+    assert np.isnan(agreement.ordinal_alpha(np.array([[1, 0, 0], [0, 1, 0]])))
 
 
 def test_unit_value_counts_count_raters_per_image_and_rank(small_export, small_rankings):
     r = small_rankings
     culture = r.item == r.items.index("culture")
-    counts = stats.unit_value_counts(r, culture)
+    counts = agreement.unit_value_counts(r, culture)
     rows = small_export[small_export["item"] == "culture"]
     expected = rows.groupby(["image_set", "variant", "rank"], observed=True).size()
     assert counts.sum() == len(rows)

@@ -1,4 +1,8 @@
-"""Read the rankings export (ARCHITECTURE.md contract 5) from CSV or Parquet.
+"""Read the rankings export (docs/ARCHITECTURE.md, the rankings export) from CSV or
+Parquet and check its columns; :mod:`analysis.rankings` then checks its rankings.
+
+Words: one row of the export is one *ranked image* (one variant's rank on one page for
+one question); a *ranking* is one question's ordering of a page's images, k rows.
 
 Columns read, one row per participant x image set x survey item x variant:
 
@@ -18,10 +22,14 @@ optional
                           not excluded).
     ``exclusion_reason``  the researcher's reason (absent = no reason given).
     ``variant_label``     researcher-facing label of the variant (absent = the key).
+    ``position``          where the image was shown on the page, 1 = first (the
+                          position-bias check and the participant-quality table).
+    ``page_ms``           time on the page in milliseconds (participant quality).
+    ``country_name``      the country's name for the report (absent = the published
+                          study's name of the code, else the code).
 
-The other contract columns (``prompt_id``, ``prompt``, ``seed``, ``position``,
-``page_ms``, ``submitted_at``) are not needed by the report and are not read, so an
-export without them is still accepted.
+The other contract columns (``prompt_id``, ``prompt``, ``seed``, ``submitted_at``) are
+not needed by the report and are not read, so an export without them is accepted.
 
 Every problem raises :class:`ExportError` with one sentence a researcher understands;
 the messages are the module's constants so tests can assert on them.
@@ -45,7 +53,14 @@ REQUIRED_COLUMNS = (
     "rank",
     "attention_ok",
 )
-OPTIONAL_COLUMNS = ("excluded", "exclusion_reason", "variant_label")
+OPTIONAL_COLUMNS = (
+    "excluded",
+    "exclusion_reason",
+    "variant_label",
+    "position",
+    "page_ms",
+    "country_name",
+)
 #: Columns whose values name things; an empty cell there makes a row meaningless.
 KEY_COLUMNS = ("study", "country", "participant", "image_set", "item", "variant")
 
@@ -115,6 +130,13 @@ def normalise_export(frame: pd.DataFrame) -> pd.DataFrame:
         out["variant_label"] = labels.fillna(out["variant"].astype(object)).astype("category")
     else:
         out["variant_label"] = out["variant"]
+    for column in ("position", "page_ms"):
+        if column in frame.columns:
+            out[column] = pd.to_numeric(frame[column], errors="coerce").to_numpy(
+                dtype=float, na_value=np.nan
+            )
+    if "country_name" in frame.columns:
+        out["country_name"] = frame["country_name"].astype(object)
     return pd.DataFrame(out)
 
 
@@ -125,8 +147,9 @@ def _read_csv(path: Path) -> pd.DataFrame:
         missing = [c for c in REQUIRED_COLUMNS if c not in header]
         if missing:
             raise ExportError(MISSING_COLUMNS.format(columns=", ".join(missing)))
-        # Names stay text: an id such as "007" must not become the number 7.
-        text = {c: "string" for c in wanted if c not in ("rank",)}
+        # Names stay text: an id such as "007" must not become the number 7. Numbers are
+        # read as text too and converted here, so a bad cell is named with its row.
+        text = {c: "string" for c in wanted}
         return pd.read_csv(path, usecols=wanted, dtype=text, engine="pyarrow")
     except ExportError:
         raise

@@ -6,8 +6,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from analysis import io
-from analysis.io import ExportError, read_export
+from analysis import export as io
+from analysis.export import ExportError, read_export
 
 
 def write(frame: pd.DataFrame, path):

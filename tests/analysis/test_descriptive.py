@@ -6,11 +6,11 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from analysis import ranks
-from analysis.io import normalise_export
+from analysis import descriptive as ranks
+from analysis.bootstrap import POOLED, tally_scopes
+from analysis.export import normalise_export
 from analysis.rankings import rankings_from_export
 from analysis.simulate import simulate_export
-from analysis.tallies import POOLED, tally_scopes
 
 
 def counts_of(values, k=4):
@@ -75,12 +75,12 @@ def test_pairwise_preference_counts_pages_where_one_variant_beat_the_other(
     ).reset_index()
     for item in ("culture", "stereotypes"):
         pages = wide[wide["item"] == item]
-        expected = (pages["contrastive"] < pages["genericSD"]).mean()
+        expected = (pages["scoft-mpc"] < pages["pretrained"]).mean()
         row = table[
             (table["scope"] == POOLED)
             & (table["item"] == item)
-            & (table["variant"] == "contrastive")
-            & (table["other"] == "genericSD")
+            & (table["variant"] == "scoft-mpc")
+            & (table["other"] == "pretrained")
         ].iloc[0]
         assert row["share_better"] == pytest.approx(expected)
         assert row["ci_low"] <= expected <= row["ci_high"]

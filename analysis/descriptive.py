@@ -1,7 +1,7 @@
 """Descriptive rank statistics: mean, median and standard error of rank, share ranked
 first, and the pairwise preference matrix, each with participant-bootstrap intervals.
 
-All work from the counts in :class:`analysis.tallies.Tallies`; a statistic is computed
+All work from the counts in :class:`analysis.bootstrap.Tallies`; a statistic is computed
 on the point counts and on every bootstrap replicate's counts by the same vectorised
 function, and the interval is the percentile interval of the replicates.
 """
@@ -11,10 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from analysis.bootstrap import Tallies, percentile_interval, scope_item_table
 from analysis.rankings import Rankings
-from analysis.tallies import Tallies
-
-CONFIDENCE = 0.95
 
 
 def mean_rank(rank_counts: np.ndarray) -> np.ndarray:
@@ -74,69 +72,57 @@ def preference_share(wins: np.ndarray) -> np.ndarray:
     return share
 
 
-def percentile_interval(replicates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Lower and upper ends of the percentile interval over axis 0 (the replicates)."""
-    tail = (1 - CONFIDENCE) / 2 * 100
-    low, high = np.percentile(replicates, [tail, 100 - tail], axis=0)
-    return low, high
-
-
-def rank_summary(rankings: Rankings, scopes: list[Tallies]) -> pd.DataFrame:
+def rank_summary(
+    rankings: Rankings, scopes: list[Tallies], *, all_questions: bool = False
+) -> pd.DataFrame:
     """One row per scope (country or pooled), item and variant.
 
     Columns: participants, pages, mean_rank with mean_ci_low/high (participant
-    bootstrap), median_rank, se_rank (over pages), first_share with first_ci_low/high.
+    bootstrap), median_rank, se_rank (over pages), first_share with first_ci_low/high,
+    few_participants. With all_questions, one item: every question's pages together.
     """
-    frames = []
-    for scope in scopes:
-        mean_low, mean_high = percentile_interval(mean_rank(scope.boot_rank_counts))
-        first_low, first_high = percentile_interval(first_share(scope.boot_rank_counts))
-        for i, item in enumerate(rankings.items):
-            frames.append(
-                pd.DataFrame(
-                    {
-                        "scope": scope.scope,
-                        "item": item,
-                        "variant": rankings.variants,
-                        "label": [rankings.label(v) for v in rankings.variants],
-                        "participants": int(scope.participants[i]),
-                        "pages": int(scope.pages[i]),
-                        "mean_rank": mean_rank(scope.rank_counts[i]),
-                        "mean_ci_low": mean_low[i],
-                        "mean_ci_high": mean_high[i],
-                        "median_rank": median_rank(scope.rank_counts[i]),
-                        "se_rank": rank_standard_error(scope.rank_counts[i]),
-                        "first_share": first_share(scope.rank_counts[i]),
-                        "first_ci_low": first_low[i],
-                        "first_ci_high": first_high[i],
-                    }
-                )
-            )
-    return pd.concat(frames, ignore_index=True)
+    labels = [rankings.label(v) for v in rankings.variants]
+
+    def rows(scope: Tallies, i: int) -> dict:
+        n = int(scope.participants[i])
+        mean_low, mean_high = percentile_interval(mean_rank(scope.boot_rank_counts[:, i]))
+        first_low, first_high = percentile_interval(first_share(scope.boot_rank_counts[:, i]))
+        counts = scope.rank_counts[i]
+        return {
+            "variant": rankings.variants,
+            "label": labels,
+            "participants": n,
+            "pages": int(scope.pages[i]),
+            "mean_rank": mean_rank(counts),
+            "mean_ci_low": mean_low,
+            "mean_ci_high": mean_high,
+            "median_rank": median_rank(counts),
+            "se_rank": rank_standard_error(counts),
+            "first_share": first_share(counts),
+            "first_ci_low": first_low,
+            "first_ci_high": first_high,
+        }
+
+    return scope_item_table(rankings, scopes, rows, flag_few=True, all_questions=all_questions)
 
 
 def rank_shares(rankings: Rankings, scopes: list[Tallies]) -> pd.DataFrame:
     """Share of pages giving each variant each rank: scope, item, variant, label, rank,
     pages, share."""
     k = rankings.k
-    frames = []
-    for scope in scopes:
-        for i, item in enumerate(rankings.items):
-            counts = scope.rank_counts[i]
-            frames.append(
-                pd.DataFrame(
-                    {
-                        "scope": scope.scope,
-                        "item": item,
-                        "variant": np.repeat(rankings.variants, k),
-                        "label": np.repeat([rankings.label(v) for v in rankings.variants], k),
-                        "rank": np.tile(np.arange(1, k + 1), k),
-                        "pages": counts.ravel().astype(np.int64),
-                        "share": (counts / counts.sum(-1, keepdims=True)).ravel(),
-                    }
-                )
-            )
-    return pd.concat(frames, ignore_index=True)
+    labels = [rankings.label(v) for v in rankings.variants]
+
+    def rows(scope: Tallies, i: int) -> dict:
+        counts = scope.rank_counts[i]
+        return {
+            "variant": np.repeat(rankings.variants, k),
+            "label": np.repeat(labels, k),
+            "rank": np.tile(np.arange(1, k + 1), k),
+            "pages": counts.ravel().astype(np.int64),
+            "share": (counts / counts.sum(-1, keepdims=True)).ravel(),
+        }
+
+    return scope_item_table(rankings, scopes, rows)
 
 
 def pairwise_preference(rankings: Rankings, scopes: list[Tallies]) -> pd.DataFrame:
@@ -149,25 +135,21 @@ def pairwise_preference(rankings: Rankings, scopes: list[Tallies]) -> pd.DataFra
     a, b = a[off_diagonal], b[off_diagonal]
     variants = np.asarray(rankings.variants, dtype=object)
     labels = np.asarray([rankings.label(v) for v in rankings.variants], dtype=object)
-    frames = []
-    for scope in scopes:
-        low, high = percentile_interval(preference_share(scope.boot_wins))
-        share = preference_share(scope.wins)
-        for i, item in enumerate(rankings.items):
-            frames.append(
-                pd.DataFrame(
-                    {
-                        "scope": scope.scope,
-                        "item": item,
-                        "variant": variants[a],
-                        "other": variants[b],
-                        "label": labels[a],
-                        "other_label": labels[b],
-                        "pages": int(scope.pages[i]),
-                        "share_better": share[i][a, b],
-                        "ci_low": low[i][a, b],
-                        "ci_high": high[i][a, b],
-                    }
-                )
-            )
-    return pd.concat(frames, ignore_index=True)
+
+    def rows(scope: Tallies, i: int) -> dict:
+        n = int(scope.participants[i])
+        low, high = percentile_interval(preference_share(scope.boot_wins[:, i]))
+        share = preference_share(scope.wins[i])
+        return {
+            "variant": variants[a],
+            "other": variants[b],
+            "label": labels[a],
+            "other_label": labels[b],
+            "participants": n,
+            "pages": int(scope.pages[i]),
+            "share_better": share[a, b],
+            "ci_low": low[a, b],
+            "ci_high": high[a, b],
+        }
+
+    return scope_item_table(rankings, scopes, rows, flag_few=True)
