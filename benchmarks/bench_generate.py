@@ -65,7 +65,7 @@ def naive_loop(spec, settings, folder: Path) -> int:
     import torch
 
     from generation.services.plan import by_variant, plan_jobs
-    from scoft_core.models import load_pipeline
+    from scoft_core.pipelines import load_pipeline
     from scoft_core.sampling import scheduler_for
 
     made = 0
@@ -107,7 +107,7 @@ def main() -> None:
     from django.core.management import call_command
 
     from generation.services.generate import sampler_settings
-    from scoft_core.models import load_pipeline, tiny_pipeline_path
+    from scoft_core.pipelines import load_pipeline, tiny_pipeline_path
     from scoft_core.sampling import sample
     from study.spec import load_spec
 

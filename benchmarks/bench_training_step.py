@@ -48,7 +48,7 @@ def run_case(case, batch_size, steps, repeats, threads, distance, out) -> None:
 
     from scoft_core import adapters, data, objective, training, variants
     from scoft_core.losses import total_loss
-    from scoft_core.models import tiny_pipeline_path
+    from scoft_core.pipelines import tiny_pipeline_path
     from tests.scoft_core.community import make_data_set
 
     settings = dict(CASES[case])
@@ -122,7 +122,7 @@ def main() -> None:
     parser.add_argument("--distance", default="random-conv", help="feature distance, or pixel-mse")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
-    from scoft_core.models import tiny_pipeline_path
+    from scoft_core.pipelines import tiny_pipeline_path
 
     tiny_pipeline_path()  # build the tiny model once, before the cases share it
     print(

@@ -49,17 +49,17 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--base-model", default=d.base_model,
                    help="a diffusers folder, or 'tiny' (untrained, for tests)")  # fmt: skip
     p.add_argument("--detectors", type=Path, default=d.detectors)
-    p.add_argument("--train-steps", type=int, default=d.train_steps, help="per variant")
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--unroll-every", type=int, default=d.unroll_every)
-    p.add_argument("--unroll-steps", type=int, default=d.unroll_steps)
+    p.add_argument("--train-steps", type=int, default=d.recipe.max_steps, help="per variant")
+    p.add_argument("--batch-size", type=int, default=d.recipe.batch_size)
+    p.add_argument("--unroll-every", type=int, default=d.recipe.unroll_every)
+    p.add_argument("--unroll-steps", type=int, default=d.recipe.unroll_steps)
     p.add_argument("--sampler-steps", type=int, default=d.sampler_steps)
     p.add_argument("--cultures", type=int, default=d.cultures, help="how many of the five")
     p.add_argument("--categories", type=int, default=d.categories, help="prompts per culture")
     p.add_argument("--seeds", default=",".join(str(s) for s in d.seeds),
                    help="comma-separated: one image set per prompt and seed")  # fmt: skip
-    p.add_argument("--community-per-culture", type=int, default=d.community_per_culture)
-    p.add_argument("--negatives-per-image", type=int, default=d.negatives_per_image)
+    p.add_argument("--community-per-culture", type=int, default=d.recipe.per_culture)
+    p.add_argument("--negatives-per-image", type=int, default=d.recipe.negatives_per_image)
     p.add_argument("--pages", type=int, default=d.pages_per_participant,
                    help="ranking pages per participant")  # fmt: skip
     p.add_argument("--bootstrap", type=int, default=d.bootstrap, help="report replicates")
@@ -90,16 +90,20 @@ def plan_from(args: argparse.Namespace) -> DemoPlan:
         if args.base_model == TINY_MODEL
         else str(Path(args.base_model).resolve()),
         detectors=args.detectors.resolve(),
-        train_steps=args.train_steps,
-        batch_size=args.batch_size,
-        unroll_every=args.unroll_every,
-        unroll_steps=args.unroll_steps,
+        recipe=replace(
+            DemoPlan().recipe,
+            max_steps=args.train_steps,
+            batch_size=args.batch_size,
+            unroll_every=args.unroll_every,
+            unroll_steps=args.unroll_steps,
+            per_culture=args.community_per_culture,
+            negatives_per_image=args.negatives_per_image,
+            negative_steps=args.sampler_steps,
+        ),
         sampler_steps=args.sampler_steps,
         cultures=min(args.cultures, 5),
         categories=min(args.categories, 4),
         seeds=seeds or DemoPlan().seeds,
-        community_per_culture=args.community_per_culture,
-        negatives_per_image=args.negatives_per_image,
         pages_per_participant=args.pages,
         bootstrap=args.bootstrap,
         threads=args.threads,

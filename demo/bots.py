@@ -4,8 +4,9 @@ Each bot arrives through the participant link with recruitment ids that say it i
 simulated (``PROLIFIC_PID=SIMULATED-<run>-<n>``, ``STUDY_ID=SIMULATED-DEMO``), agrees to
 the consent, chooses its culture and "prefer not to say" for every personal question,
 ranks the practice squares by blueness, then ranks every page: it downloads the page's
-images, judges them with the toy world's detectors and ranks them with a noisy
-preference (`demo.preference`). It answers the attention checks by reading them, with a
+images, judges them with the toy world's detectors (for the alignment question, whether
+each image shows the object the page's description asks for) and ranks them with a
+noisy preference (`demo.preference`). It answers the attention checks by reading them, with a
 small chance of a lapse, as people have.
 """
 
@@ -26,6 +27,7 @@ from PIL import Image
 
 from demo.pages import PageForm, read_form
 from demo.preference import as_detector_input, judge, noisy_ranks
+from toyworld.world import CATEGORIES
 
 SIMULATED_PREFIX = "SIMULATED-"
 SIMULATED_STUDY_ID = "SIMULATED-DEMO"
@@ -69,6 +71,18 @@ def page_errors(html: str) -> str:
         return ""
     items = re.findall(r"<li>(.*?)</li>", box.group(1), re.S)
     return " ".join(unescape(re.sub(r"<[^>]+>", "", item)).strip() for item in items)
+
+
+def page_description(html: str) -> str:
+    """The description (prompt) a ranking page shows beside its alignment question."""
+    shown = re.search(r'<p class="prompt">.*?<q>(.*?)</q>', html, re.S)
+    return unescape(shown.group(1)).strip() if shown else ""
+
+
+def asked_category(description: str) -> str | None:
+    """The toy-world category a description asks for ("an instrument in Tukaro")."""
+    words = re.findall(r"[a-z]+", description.lower())
+    return next((c for c in CATEGORIES if c in words), None)
 
 
 def recruit_id(run: str, number: int) -> str:
@@ -123,6 +137,7 @@ class Bot:
         if not self.on_site(str(response.url)) or response.status_code != 200:
             return str(response.url), PageForm()
         form = read_form(response.text)
+        form.description = page_description(response.text)
         return str(response.url), form
 
     def submit_url(self, page_url: str, form: PageForm) -> str:
@@ -192,7 +207,12 @@ class Bot:
     async def rank_page(self, form: PageForm, page_url: str) -> tuple[dict, dict]:
         pictures = await self.images(form, page_url)
         urls = list(pictures)
-        judgement = judge(self.detectors, np.stack([pictures[u] for u in urls]), self.culture)
+        judgement = judge(
+            self.detectors,
+            np.stack([pictures[u] for u in urls]),
+            self.culture,
+            category=asked_category(form.description),
+        )
         data = dict(form.hidden)
         given: dict[str, dict[int, int]] = {}
         by_item: dict[str, list] = {}

@@ -43,6 +43,7 @@ class PageForm:
     selects: list[Select] = field(default_factory=list)
     labels: dict[str, str] = field(default_factory=dict)  # input id -> label text
     fieldsets: list[Fieldset] = field(default_factory=list)
+    description: str = ""  # the prompt the alignment question shows, if any
 
     def label_of(self, radio: Radio) -> str:
         return self.labels.get(radio.id, "").strip()

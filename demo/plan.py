@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from toyworld.recipe import ToyRecipe
+from toyworld.sampling import TOY_SAMPLER
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 TOY_BASE_MODEL = PROJECT_DIR / "toyworld" / "weights" / "base"
@@ -29,22 +32,19 @@ class DemoPlan:
     cultures: int = 5  # the toy world has five
     categories: int = 4  # prompts per culture: one per toy-world category
     seeds: tuple[int, ...] = (1024, 2048)  # image sets per prompt
-    community_per_culture: int = 32  # community pictures per culture (toyworld's default)
-    negatives_per_image: int = 3  # as the SCoFT project page shows
-    # Fine-tuning: the toy world's ablation recipe (toyworld.evaluate.EvaluationConfig).
-    train_steps: int = 300  # optimizer steps per variant
-    batch_size: int = 8  # examples per micro-step; the toy model is small
-    lora_rank: int = 16  # the toy UNet's attention is 48-96 wide; 64 would exceed it
-    learning_rate: float = 1e-3  # 10x the published 1e-4: a tiny model, few steps
-    unroll_every: int = 10  # micro-steps between contrastive/perceptual passes, as published
-    unroll_steps: int = 20  # UNet calls from z_t to x0, as published
-    sampler_steps: int = 20  # DPM-Solver steps for the survey images (8x8 latents)
-    resolution: int = 64  # the toy model's pixels
+    # The community set, its negatives and the fine-tuning: the toy world's recipe.
+    recipe: ToyRecipe = field(default_factory=ToyRecipe)
+    sampler_steps: int = TOY_SAMPLER.steps  # DPM-Solver steps for the survey images
     threads: int = 1  # torch threads: 1 is fastest when other jobs share the cores
     pages_per_participant: int = 6
     answers_per_image_set: int = 5
     bootstrap: int = 1000  # report bootstrap replicates
     progress: bool = True  # progress bars
+
+    @property
+    def resolution(self) -> int:
+        """The toy model's pixels."""
+        return self.recipe.resolution
 
     @property
     def demo_dir(self) -> Path:

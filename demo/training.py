@@ -14,6 +14,7 @@ from pathlib import Path
 
 from demo.plan import VARIANTS, DemoPlan
 from study.names import VARIANT_FILE
+from toyworld.recipe import negatives_argv, train_argv
 
 STEP_FAILED = (
     "`python -m scoft_core {command}` stopped (exit status {status}); its message is above. "
@@ -55,7 +56,8 @@ def community_ready(folder: Path, per_image: int) -> bool:
 def prepare_community(plan: DemoPlan, say=print) -> Path:
     """The toy world's community set (contract 1) with the base model's negatives."""
     folder = plan.community_dir
-    if community_ready(folder, plan.negatives_per_image):
+    recipe = plan.recipe
+    if community_ready(folder, recipe.negatives_per_image):
         say(f"Reusing the community set and its negatives in {folder}.")
         return folder
     if not (folder / "metadata.jsonl").is_file():
@@ -63,16 +65,10 @@ def prepare_community(plan: DemoPlan, say=print) -> Path:
 
         say(
             f"$ python -m toyworld community --out {folder} "
-            f"--per-culture {plan.community_per_culture}"
+            f"--per-culture {recipe.per_culture}"
         )
-        write_community_set(folder, per_culture=plan.community_per_culture)
-    scoft_core(
-        ["negatives", "--data", str(folder), "--model", plan.base_model,
-         "--per-image", str(plan.negatives_per_image), "--steps", str(plan.sampler_steps),
-         "--width", str(plan.resolution), "--height", str(plan.resolution),
-         "--batch-size", "16", "--threads", str(plan.threads), *_quiet(plan)],
-        say,
-    )  # fmt: skip
+        write_community_set(folder, per_culture=recipe.per_culture)
+    scoft_core([*negatives_argv(recipe, folder, plan.base_model, plan.threads), *_quiet(plan)], say)
     return folder
 
 
@@ -85,17 +81,8 @@ def train_adapters(plan: DemoPlan, community: Path, say=print) -> None:
         if (output / VARIANT_FILE).is_file():
             say(f"Reusing the trained {variant} adapter in {output}.")
             continue
-        scoft_core(
-            ["train", "--data", str(community), "--output", str(output),
-             "--variant", variant, "--model", plan.base_model,
-             "--resolution", str(plan.resolution), "--max-steps", str(plan.train_steps),
-             "--batch-size", str(plan.batch_size), "--grad-accumulation", "1",
-             "--lora-rank", str(plan.lora_rank), "--learning-rate", str(plan.learning_rate),
-             "--unroll-every", str(plan.unroll_every), "--unroll-steps", str(plan.unroll_steps),
-             "--feature-distance", "random-conv", "--perceptual-distance", "random-conv",
-             "--checkpoint-every", "50", "--threads", str(plan.threads), *_quiet(plan)],
-            say,
-        )  # fmt: skip
+        argv = train_argv(plan.recipe, community, output, plan.base_model, variant, plan.threads)
+        scoft_core([*argv, *_quiet(plan)], say)
 
 
 def _quiet(plan: DemoPlan) -> list[str]:

@@ -17,8 +17,6 @@ from peft.utils import get_peft_model_state_dict, set_peft_model_state_dict
 
 from scoft_core.variants import TrainingConfig
 
-CHECKPOINT_MISMATCH = "The checkpoint in {folder} has weights this adapter lacks: {keys}."
-
 
 def add_lora(unet: torch.nn.Module, config: TrainingConfig) -> list[torch.nn.Parameter]:
     """Freeze the UNet, add a LoRA adapter to the target projections; returns its params."""

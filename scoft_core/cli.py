@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from scoft_core import variants
-from scoft_core.models import TINY_MODEL
+from study.names import TINY_MODEL
 
 TINY_RESOLUTION = 64
 TINY_DISTANCE = "random-conv"
@@ -159,7 +159,7 @@ def _prompts(args) -> list[str]:
 
 
 def run_sample(args) -> None:
-    from scoft_core.models import load_pipeline
+    from scoft_core.pipelines import load_pipeline
     from scoft_core.sampling import sample
 
     _threads(args.threads)

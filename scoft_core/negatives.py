@@ -23,7 +23,7 @@ import torch
 from PIL import Image
 
 from scoft_core import data
-from scoft_core.models import load_pipeline
+from scoft_core.pipelines import load_pipeline
 from scoft_core.sampling import SamplerSettings, check_settings, sample
 
 NEGATIVES_FOLDER = "negatives"

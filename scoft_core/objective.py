@@ -14,6 +14,7 @@ from torch import Tensor
 
 from scoft_core import losses
 from scoft_core.data import Batch
+from scoft_core.unroll import unroll_to_x0
 from scoft_core.variants import TrainingConfig
 
 
@@ -62,9 +63,19 @@ def regression_target(scheduler, latents: Tensor, noise: Tensor, timesteps: Tens
     raise ValueError(f"The base model's prediction type {kind!r} is not supported.")
 
 
-def unrolls_at(config: TrainingConfig, micro_step: int) -> bool:
-    """Whether this micro-step computes L_C and L_P (one in `unroll_every`, the first one)."""
-    return config.unrolls and micro_step % config.unroll_every == 0
+def unrolls_at(
+    config: TrainingConfig, micro_step: int, batches_per_epoch: int | None = None
+) -> bool:
+    """Whether this micro-step computes L_C and L_P: one in `unroll_every`, the first one.
+
+    With the published cadence (``unroll_cadence="epoch"``) the count restarts at every
+    epoch of `batches_per_epoch` micro-steps, as the published script counts its batch
+    index within an epoch; with "global" (or no epoch length given) it runs on.
+    """
+    counter = micro_step
+    if config.unroll_cadence == "epoch" and batches_per_epoch:
+        counter = micro_step % batches_per_epoch
+    return config.unrolls and counter % config.unroll_every == 0
 
 
 def contrastive_distances(distance, x0_hat: Tensor, batch: Batch) -> tuple[Tensor, Tensor]:
@@ -98,8 +109,12 @@ def scoft_terms(
     *,
     micro_step: int,
     generator: torch.Generator,
+    batches_per_epoch: int | None = None,
 ) -> dict[str, Tensor]:
-    """Every loss term this micro-step computes, as 0-d tensors keyed like LossWeights."""
+    """Every loss term this micro-step computes, as 0-d tensors keyed like LossWeights.
+
+    `batches_per_epoch` is the epoch length in micro-steps, for the unroll cadence.
+    """
     device, dtype = parts.vae.device, parts.vae.dtype
     latents = encode_images(parts, batch.pixels, generator)
     count = latents.shape[0]
@@ -117,7 +132,7 @@ def scoft_terms(
         with torch.no_grad():
             pred_generic = unet(noisy, timesteps, generic).sample
         terms["memorization"] = losses.memorization_loss(pred, pred_generic)
-    if unrolls_at(config, micro_step):
+    if unrolls_at(config, micro_step, batches_per_epoch):
         terms.update(
             _unrolled_terms(unet, parts, batch, config, noisy, timesteps, cond, pred, generator)
         )
@@ -125,8 +140,6 @@ def scoft_terms(
 
 
 def _unrolled_terms(unet, parts, batch, config, noisy, timesteps, cond, pred, generator):
-    from scoft_core.unroll import unroll_to_x0
-
     uncond = encode_prompts(parts, [""] * noisy.shape[0], noisy.device, noisy.dtype)
     x0_hat = unroll_to_x0(
         unet,
@@ -140,6 +153,8 @@ def _unrolled_terms(unet, parts, batch, config, noisy, timesteps, cond, pred, ge
         guidance=config.unroll_guidance,
         grad_step=config.grad_step,
         first_eps=pred if config.grad_step == "first" else None,
+        eta=config.unroll_eta,
+        timestep_rule=config.unroll_timesteps,
         generator=generator,
     )
     terms = {}

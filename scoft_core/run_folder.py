@@ -20,10 +20,9 @@ from accelerate import Accelerator, PartialState
 
 from scoft_core.adapters import load_adapter_into, save_adapter
 from scoft_core.losses import TERM_NAMES
-from scoft_core.models import LORA_WEIGHTS_FILE
 from scoft_core.variants import TrainingConfig, config_from_dict, config_to_dict
+from study.names import LORA_WEIGHTS_FILE, VARIANT_FILE
 
-VARIANT_FILE = "scoft_variant.json"
 RUN_FILE = "training_config.json"
 LOSS_LOG = "loss_log.csv"
 CHECKPOINTS = "checkpoints"

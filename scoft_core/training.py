@@ -38,7 +38,7 @@ from tqdm.auto import tqdm
 from scoft_core import data, objective
 from scoft_core.adapters import add_lora, save_adapter
 from scoft_core.losses import total_loss
-from scoft_core.models import load_pipeline
+from scoft_core.pipelines import load_pipeline
 from scoft_core.run_folder import (
     LOG_COLUMNS,
     LOSS_LOG,
@@ -80,6 +80,23 @@ def total_steps(config: TrainingConfig, batches_per_epoch: int) -> int:
     return max(1, math.ceil(config.epochs * batches_per_epoch / config.grad_accumulation))
 
 
+@dataclass(frozen=True)
+class ScheduleSteps:
+    """The learning-rate schedule's warm-up and total length, in schedule steps."""
+
+    warmup: int
+    total: int
+
+
+def schedule_steps(config: TrainingConfig, max_steps: int) -> ScheduleSteps:
+    """The schedule's length. The published script passes warm-up and length in
+    micro-steps (x grad_accumulation) while stepping the schedule once per optimizer step,
+    so its cosine stops early (at 0.85 of the peak with accumulation 4); "run" spans the
+    run's optimizer steps and decays to 0."""
+    factor = config.grad_accumulation if config.schedule_length == "published" else 1
+    return ScheduleSteps(warmup=config.warmup_steps * factor, total=max_steps * factor)
+
+
 def resolve_precision(config: TrainingConfig) -> str:
     """fp16 on a GPU as published; full precision on a CPU, where fp16 does not run."""
     if config.mixed_precision == "auto":
@@ -97,16 +114,30 @@ def build_distances(config: TrainingConfig, options: dict | None = None):
         return feature, perceptual
     from scoft_core.features import build_feature_distance
 
+    feature_options = _with_relu(config.feature_distance, options.get("feature", {}), "published")
+    perceptual_options = _with_relu(
+        config.perceptual_distance, options.get("perceptual", {}), config.lpips_relu
+    )
     if config.contrastive != "off":
-        feature = build_feature_distance(config.feature_distance, **options.get("feature", {}))
+        feature = build_feature_distance(config.feature_distance, **feature_options)
     if config.perceptual:
-        if feature is not None and config.perceptual_distance == config.feature_distance:
-            perceptual = feature
+        same = config.perceptual_distance == config.feature_distance
+        if feature is not None and same and perceptual_options == feature_options:
+            perceptual = feature  # one network serves both terms
         else:
-            perceptual = build_feature_distance(
-                config.perceptual_distance, **options.get("perceptual", {})
-            )
+            perceptual = build_feature_distance(config.perceptual_distance, **perceptual_options)
     return feature, perceptual
+
+
+# Distances with LPIPS's arithmetic, whose features can be read before or after the ReLU.
+LPIPS_STYLE = ("vgg-lpips", "random-conv")
+
+
+def _with_relu(name: str, options: dict, relu: str) -> dict:
+    """The options of distance `name`, with the ReLU flavour set unless given already."""
+    if name not in LPIPS_STYLE:
+        return dict(options)
+    return {**options, "relu": options.get("relu", relu)}
 
 
 class StepTerms:
@@ -245,11 +276,12 @@ def _set_up(accelerator, config, base_model, examples, data_dir, distance_option
     )
     max_steps = total_steps(config, plan.batches_per_epoch)
     # accelerate steps a prepared schedule once per process, hence the factor.
+    length = schedule_steps(config, max_steps)
     lr_schedule = get_scheduler(
         config.lr_schedule,
         optimizer=optimizer,
-        num_warmup_steps=config.warmup_steps * accelerator.num_processes,
-        num_training_steps=max_steps * accelerator.num_processes,
+        num_warmup_steps=length.warmup * accelerator.num_processes,
+        num_training_steps=length.total * accelerator.num_processes,
     )
     unet, optimizer, lr_schedule = accelerator.prepare(unet, optimizer, lr_schedule)
     register_checkpoint_hooks(accelerator)
@@ -312,7 +344,13 @@ def _optimizer_step(run: _Run, step: int) -> dict:
         with nullcontext() if last else accelerator.no_sync(run.unet):
             with accelerator.autocast():
                 terms = objective.scoft_terms(
-                    run.unet, run.parts, batch, config, micro_step=micro_step, generator=generator
+                    run.unet,
+                    run.parts,
+                    batch,
+                    config,
+                    micro_step=micro_step,
+                    generator=generator,
+                    batches_per_epoch=run.plan.batches_per_epoch,
                 )
                 loss = total_loss(terms, config.weights)
             accelerator.backward(loss / config.grad_accumulation)

@@ -30,6 +30,9 @@ import torch
 from torch import Tensor
 
 GRAD_STEPS = ("first", "last", "random")
+# How an example's timesteps are spaced from its t down to 0: "published" steps down by
+# t // (steps - 1) as the published script does, "even" spaces them evenly (rounded).
+TIMESTEP_RULES = ("published", "even")
 PREDICTION_TYPES = ("epsilon", "v_prediction", "sample")
 
 UNKNOWN_GRAD_STEP = "grad_step must be one of {known}; it is {value!r}."
@@ -50,25 +53,33 @@ CONDITION_SHAPE = (
 )
 FIRST_EPS_SHAPE = "first_eps must have the shape of z_t, {expected}; it has shape {got}."
 STEPS_TOO_FEW = "steps must be at least 1; it is {value}."
+UNKNOWN_TIMESTEP_RULE = "The unroll timestep rule must be one of {known}; it is {value!r}."
 NEGATIVE_ETA = "eta must be zero or positive; it is {value}."
 
 
-def unroll_schedule(t: int, steps: int) -> list[int]:
+def unroll_schedule(t: int, steps: int, rule: str = "even") -> list[int]:
     """The timesteps one example visits, from its own t down to 0, one UNet call each.
 
-    ``steps`` timesteps evenly spaced from t to 0 (rounded to integers); just [t, 0] when
-    t < steps - 1, where even spacing would repeat timesteps; just [0] when t = 0. After
-    the call at the last timestep the update goes to the clean latent. The published
-    script steps by floor(t / (steps - 1)) instead, which leaves a longer last jump.
+    rule "published" (the published script): t, t - k, t - 2k, ... with k = t // (steps - 1),
+    for steps - 1 calls, then 0, which leaves a longer last jump. rule "even": ``steps``
+    timesteps evenly spaced from t to 0, rounded to integers. Under both, [t, 0] when
+    0 < t < steps - 1 (where the spacing would repeat timesteps), and [0] when t = 0 (the
+    published script fails there; one call predicts the clean latent instead). After the
+    call at the last timestep the update goes to the clean latent.
     """
     if steps < 1:
         raise ValueError(STEPS_TOO_FEW.format(value=steps))
+    if rule not in TIMESTEP_RULES:
+        raise ValueError(UNKNOWN_TIMESTEP_RULE.format(known=", ".join(TIMESTEP_RULES), value=rule))
     if t == 0:
         return [0]
     if steps == 1:
         return [t]
     if t < steps - 1:
         return [t, 0]
+    if rule == "published":
+        stride = t // (steps - 1)
+        return [t - i * stride for i in range(steps - 1)] + [0]
     return [round(t - i * t / (steps - 1)) for i in range(steps)]
 
 
@@ -132,6 +143,7 @@ def unroll_to_x0(
     grad_step: str = "first",
     first_eps: Tensor | None = None,
     eta: float = 0.0,
+    timestep_rule: str = "even",
     generator: torch.Generator | None = None,
 ) -> Tensor:
     """Denoise z_t to t = 0 with guidance and decode it: the model's own image x0hat.
@@ -144,8 +156,9 @@ def unroll_to_x0(
     timesteps: (B,) long, each example's t. cond: (B, L, D) embeddings of the captions;
     uncond: (B, L, D) or (1, L, D) embeddings of the empty caption.
 
-    Each example follows ``unroll_schedule(t, steps)``. Guidance mixes the two predictions
-    as uncond + guidance * (cond - uncond) (guidance 1 skips the unconditional pass).
+    Each example follows ``unroll_schedule(t, steps, timestep_rule)``. Guidance mixes the
+    two predictions as uncond + guidance * (cond - uncond) (guidance 1 skips the
+    unconditional pass).
     ``grad_step`` picks the one UNet call per example that carries gradient: "first",
     "last", or "random" (one uniform draw from ``generator`` is shared by the batch and
     mapped onto each example's schedule, so examples with schedules of equal length share
@@ -163,7 +176,8 @@ def unroll_to_x0(
     used detached, except for an example whose gradient call is its first call anyway.
 
     eta: 0 for the deterministic DDIM update; > 0 adds fresh noise from ``generator`` at
-    each step (1 is the ancestral DDPM update of the published script).
+    each step that starts above t = 0 (1 is the ancestral DDPM update of the published
+    script, which draws its noise the same way: one draw per step, none at t = 0).
 
     Returns (B, 3, H, W) float32 images, nominally in [-1, 1]; they are not clamped, so
     gradient is not cut where the decoder overshoots.
@@ -177,7 +191,7 @@ def unroll_to_x0(
     clip = config.get("clip_sample_range", 1.0) if config.get("clip_sample", False) else None
     uncond = uncond.expand(batch, -1, -1)
 
-    schedules = [unroll_schedule(int(t), steps) for t in timesteps.tolist()]
+    schedules = [unroll_schedule(int(t), steps, timestep_rule) for t in timesteps.tolist()]
     grad_calls = _grad_calls(schedules, grad_step, generator)
     # Line every example up on its gradient-carrying call, so that call is one global call.
     aligned = max(grad_calls)
@@ -216,12 +230,20 @@ def unroll_to_x0(
         alpha = alphas[t_now]
         alpha_prev = torch.stack([alphas[t] if t >= 0 else alphas.new_ones(()) for t in t_next])
         noise = None
-        if eta > 0:
+        if eta > 0 and max(t_now) > 0:  # a step from t = 0 adds no noise, so draws none
             where = generator.device if generator is not None else "cpu"
             noise = torch.randn(sample.shape, generator=generator, device=where)
             noise = noise.to(sample.device)
+        # Every step from t = 0 lands on the clean latent, where eta changes nothing.
         updated = denoise_step(
-            sample, output, alpha, alpha_prev, prediction_type, eta=eta, clip=clip, noise=noise
+            sample,
+            output,
+            alpha,
+            alpha_prev,
+            prediction_type,
+            eta=eta if noise is not None else 0.0,
+            clip=clip,
+            noise=noise,
         )
         for k, i in enumerate(rows):
             latents[i] = updated[k]

@@ -13,11 +13,21 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+from scoft_core.features.lpips import RELU_FLAVOURS
 from scoft_core.losses import LossWeights
+from scoft_core.unroll import GRAD_STEPS, TIMESTEP_RULES
+from study.names import BASELINE_VARIANT as PRETRAINED
 
-PRETRAINED = "pretrained"
 CONTRASTIVE_MODES = ("off", "positive", "full")
-GRAD_STEPS = ("first", "last", "random")
+# How the unroll moves from one timestep to the next: the published stochastic
+# (ancestral DDPM) step, or the deterministic DDIM step.
+UNROLL_UPDATES = {"ddpm": 1.0, "ddim": 0.0}  # name -> DDIM eta
+# Which micro-steps unroll: the published counter restarts every epoch; "global" counts
+# micro-steps over the whole run.
+UNROLL_CADENCES = ("epoch", "global")
+# The cosine schedule's length: published = max_steps x grad_accumulation (so with
+# accumulation 4 the rate only falls to ~0.85 of its peak); "run" = max_steps (falls to 0).
+SCHEDULE_LENGTHS = ("published", "run")
 MIXED_PRECISIONS = ("auto", "no", "fp16", "bf16")
 
 UNKNOWN_VARIANT = "Unknown variant {name!r}; choose one of: {choices}."
@@ -47,6 +57,12 @@ class TrainingConfig:
     unroll_steps: int = 20  # denoising steps from z_t to x0_hat
     unroll_guidance: float = 4.5  # classifier-free guidance against the empty caption
     grad_step: str = "first"  # which UNet call of the unroll carries gradient
+    # --- the published procedure's choices, each a switch (docs/method.md, "Deviations")
+    unroll_update: str = "ddpm"  # "ddpm": published stochastic step; "ddim": deterministic
+    unroll_timesteps: str = "published"  # "published": steps of t // (steps - 1); "even"
+    unroll_cadence: str = "epoch"  # "epoch": published counter restarts each epoch; "global"
+    lpips_relu: str = "published"  # L_P features: "published" (post-ReLU) or "pre-relu"
+    schedule_length: str = "published"  # "published": max_steps x accumulation; "run"
     max_negatives: int = 3  # negatives per example read; the project page shows three
     # --- adapter
     lora_rank: int = 64  # published rank
@@ -77,6 +93,23 @@ class TrainingConfig:
         rules = [
             ("contrastive", self.contrastive in CONTRASTIVE_MODES, f"one of {CONTRASTIVE_MODES}"),
             ("grad_step", self.grad_step in GRAD_STEPS, f"one of {GRAD_STEPS}"),
+            (
+                "unroll_update",
+                self.unroll_update in UNROLL_UPDATES,
+                f"one of {tuple(UNROLL_UPDATES)}",
+            ),
+            (
+                "unroll_timesteps",
+                self.unroll_timesteps in TIMESTEP_RULES,
+                f"one of {TIMESTEP_RULES}",
+            ),
+            ("unroll_cadence", self.unroll_cadence in UNROLL_CADENCES, f"one of {UNROLL_CADENCES}"),
+            ("lpips_relu", self.lpips_relu in RELU_FLAVOURS, f"one of {RELU_FLAVOURS}"),
+            (
+                "schedule_length",
+                self.schedule_length in SCHEDULE_LENGTHS,
+                f"one of {SCHEDULE_LENGTHS}",
+            ),
             (
                 "mixed_precision",
                 self.mixed_precision in MIXED_PRECISIONS,
@@ -111,6 +144,11 @@ class TrainingConfig:
     @property
     def needs_negatives(self) -> bool:
         return self.contrastive == "full"
+
+    @property
+    def unroll_eta(self) -> float:
+        """The DDIM eta of the unroll's update (1 = the published ancestral step)."""
+        return UNROLL_UPDATES[self.unroll_update]
 
 
 PRESETS: dict[str, TrainingConfig] = {

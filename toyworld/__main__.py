@@ -3,9 +3,11 @@
 Commands:
   community       write the community set (contract 1) to a folder
   train-base      train the toy base model on the web corpus and save it
-  fit-detectors   fit the motif and stereotype detectors through the base model's VAE
+  fit-detectors   fit the motif, stereotype and category detectors through the VAE
+  fit-perceptual  train the toy perceptual distance on simulated similarity judgements
   measure-bias    sample the base model and measure its stereotype rate per culture
   evaluate        fine-tune scoft-m, scoft-mp, scoft-mpc and print the ablation table
+  ablation        the sweep of paired differences between variants (resumable)
 """
 
 from __future__ import annotations
@@ -53,6 +55,22 @@ def _fit_detectors(args: argparse.Namespace) -> None:
     print(f"saved the detectors to {args.out}")
 
 
+def _fit_perceptual(args: argparse.Namespace) -> None:
+    from toyworld.perceptual import fit_perceptual, save_perceptual
+    from toyworld.sampling import load_toy_pipeline
+
+    if args.vae:
+        from diffusers import AutoencoderKL
+
+        vae = AutoencoderKL.from_pretrained(args.vae).eval()
+    else:
+        vae = load_toy_pipeline(args.model).vae
+    network, facts = fit_perceptual(vae, progress=_say)
+    digest = save_perceptual(network, facts, args.out)
+    print(f"held-out agreement with the simulated observer: {facts}")
+    print(f"saved the toy perceptual distance to {args.out} (sha256 {digest})")
+
+
 def _measure_bias(args: argparse.Namespace) -> None:
     from toyworld.bias import measure_base_bias
 
@@ -70,8 +88,9 @@ def _evaluate(args: argparse.Namespace) -> None:
         max_steps=args.max_steps,
         seeds_per_prompt=args.seeds,
         feature_distance=args.feature_distance,
-        perceptual_distance=args.feature_distance,
+        perceptual_distance=args.perceptual_distance or args.feature_distance,
         learning_rate=args.learning_rate,
+        settings=tuple(args.set or ()),
         threads=args.threads,
     )
     if args.quick:  # the whole pipeline at toy-of-a-toy scale, for a smoke run
@@ -83,6 +102,27 @@ def _evaluate(args: argparse.Namespace) -> None:
     print(format_table(table))
 
 
+def _ablation(args: argparse.Namespace) -> None:
+    import json
+
+    from toyworld.ablation import JOINT, Setting, format_paired, run_ablation, sweep
+    from toyworld.evaluate import EvaluationConfig
+    from toyworld.world import CULTURE_NAMES
+
+    settings = sweep() if args.settings == "all" else [Setting()]
+    scopes = [JOINT, *CULTURE_NAMES] if args.scopes == "all" else args.scopes.split(",")
+    config = EvaluationConfig(threads=args.threads, max_steps=args.max_steps)
+    record = run_ablation(
+        args.work, args.model, args.detectors, config, settings, scopes,
+        seeds_per_prompt=args.seeds, max_minutes=args.max_minutes, progress=_say,
+    )  # fmt: skip
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(record, indent=2) + "\n")
+    print(format_paired(record))
+    print(f"ran {len(record['done'])} (setting, scope) pairs in {record['minutes']} min; "
+          f"{len(record['remaining'])} adapters remain (rerun the command to continue)")
+
+
 def _say(message: str) -> None:
     print(message, flush=True)
 
@@ -90,6 +130,7 @@ def _say(message: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run one command."""
     from toyworld.base_model import BASE_MODEL_DIR, DETECTORS_FILE
+    from toyworld.perceptual import PERCEPTUAL_FILE
 
     parser = argparse.ArgumentParser(
         prog="python -m toyworld",
@@ -125,6 +166,14 @@ def main(argv: list[str] | None = None) -> int:
     fit.add_argument("--test-images", type=int, default=600)
     fit.set_defaults(run=_fit_detectors)
 
+    perceptual = commands.add_parser(
+        "fit-perceptual", help="train the toy perceptual distance (L_C's DreamSim stand-in)"
+    )
+    perceptual.add_argument("--model", type=Path, default=BASE_MODEL_DIR)
+    perceptual.add_argument("--vae", type=Path, help="a VAE folder to use instead of the model's")
+    perceptual.add_argument("--out", type=Path, default=PERCEPTUAL_FILE)
+    perceptual.set_defaults(run=_fit_perceptual)
+
     bias = commands.add_parser("measure-bias", help="measure the base model's stereotype")
     bias.add_argument("--model", type=Path, default=BASE_MODEL_DIR)
     bias.add_argument("--detectors", type=Path, default=DETECTORS_FILE)
@@ -137,13 +186,31 @@ def main(argv: list[str] | None = None) -> int:
     ablation.add_argument("--detectors", type=Path, default=DETECTORS_FILE)
     ablation.add_argument("--max-steps", type=int, default=300, help="optimizer steps")
     ablation.add_argument("--learning-rate", type=float, default=1e-3)
-    ablation.add_argument("--feature-distance", default="random-conv", help="D of L_C and L_P")
+    ablation.add_argument("--feature-distance", default="random-conv", help="D of L_C")
+    ablation.add_argument("--perceptual-distance", help="D of L_P (default: as --feature-distance)")
+    ablation.add_argument(
+        "--set", action="append", metavar="NAME=VALUE", help="passed to scoft_core train"
+    )
     ablation.add_argument("--seeds", type=int, default=16, help="images per prompt")
     ablation.add_argument("--variants", default="scoft-m,scoft-mp,scoft-mpc")
     ablation.add_argument("--loss-weights", help="passed to scoft_core train, e.g. contrastive=0.5")
     ablation.add_argument("--unroll-every", type=int, default=10, help="micro-steps per unroll")
     ablation.add_argument("--quick", action="store_true", help="tiny smoke run")
     ablation.set_defaults(run=_evaluate)
+
+    paired = commands.add_parser(
+        "ablation", help="the sweep of paired differences mpc - mp and mp - m (resumable)"
+    )
+    paired.add_argument("--work", type=Path, default=Path("var/toyworld/ablation"))
+    paired.add_argument("--model", type=Path, default=BASE_MODEL_DIR)
+    paired.add_argument("--detectors", type=Path, default=DETECTORS_FILE)
+    paired.add_argument("--settings", choices=("all", "published"), default="all")
+    paired.add_argument("--scopes", default="all", help="'all', or e.g. joint,Quenzar")
+    paired.add_argument("--seeds", type=int, default=120, help="images per prompt")
+    paired.add_argument("--max-steps", type=int, default=300, help="optimizer steps")
+    paired.add_argument("--max-minutes", type=float, help="stop starting new steps after this")
+    paired.add_argument("--out", type=Path, default=Path("toyworld/results/ablation_paired.json"))
+    paired.set_defaults(run=_ablation)
 
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)

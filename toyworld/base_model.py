@@ -19,13 +19,14 @@ import torch
 from diffusers import AutoencoderKL, UNet2DConditionModel
 from transformers import CLIPTextModel
 
-from toyworld.architecture import (
-    TinyArchitecture,
-    build_text_encoder,
-    build_tokenizer,
-    build_unet,
-    build_vae,
+from scoft_core.pipelines import (
+    TinyConfig,
+    tiny_text_encoder,
+    tiny_tokenizer,
+    tiny_unet,
+    tiny_vae,
 )
+from toyworld.architecture import toy_architecture
 from toyworld.base_training import (
     BaseTrainingConfig,
     Progress,
@@ -57,12 +58,12 @@ def train_base(
     out: Path,
     work: Path,
     config: BaseTrainingConfig | None = None,
-    arch: TinyArchitecture | None = None,
+    arch: TinyConfig | None = None,
     progress: Progress = print,
 ) -> Path:
     """Train the toy base model on the web corpus and save it as a diffusers folder."""
     config = config or BaseTrainingConfig()
-    arch = arch or TinyArchitecture()
+    arch = arch or toy_architecture()
     started = time.time()
     work.mkdir(parents=True, exist_ok=True)
     examples = web_corpus(config.web_size, seed=config.seed)
@@ -75,7 +76,7 @@ def train_base(
         vae = AutoencoderKL.from_pretrained(vae_dir)
     else:
         seed_everything(config.seed)
-        vae = build_vae(arch)
+        vae = tiny_vae(arch)
         train_vae(vae, images, config, progress)
         _save_atomically(vae, vae_dir)
     vae.eval()
@@ -83,7 +84,7 @@ def train_base(
     factor = set_scaling_factor(vae, latents)
     progress(f"latent scaling factor {factor:.4f}")
 
-    tokenizer = build_tokenizer(arch.max_tokens)
+    tokenizer = tiny_tokenizer(arch)
     denoiser_dir = work / "denoiser"
     if (denoiser_dir / "unet" / "config.json").exists():
         progress(f"reusing the trained denoiser in {denoiser_dir}")
@@ -91,14 +92,14 @@ def train_base(
         text_encoder = CLIPTextModel.from_pretrained(denoiser_dir / "text_encoder")
     else:
         seed_everything(config.seed + 1)
-        text_encoder = build_text_encoder(tokenizer, arch)
-        unet = build_unet(arch)
+        text_encoder = tiny_text_encoder(tokenizer, arch)
+        unet = tiny_unet(arch)
         captions = [e.caption for e in examples]
         train_denoiser(unet, text_encoder, tokenizer, latents * factor, captions, config, progress)
         _save_atomically(unet, denoiser_dir / "unet")
         _save_atomically(text_encoder, denoiser_dir / "text_encoder")
 
-    pipeline = assemble_pipeline(vae, text_encoder, tokenizer, unet)
+    pipeline = assemble_pipeline(vae, text_encoder, tokenizer, unet, arch)
     save_base_model(pipeline, out, config, arch, minutes=(time.time() - started) / 60)
     progress(f"saved the base model to {out} in {(time.time() - started) / 60:.1f} min")
     return out

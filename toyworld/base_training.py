@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from diffusers import AutoencoderKL, StableDiffusionPipeline, UNet2DConditionModel
 from transformers import CLIPTextModel, CLIPTokenizer
 
-from toyworld.architecture import sampling_scheduler, training_scheduler
+from scoft_core.pipelines import TinyConfig, tiny_scheduler, training_noise_scheduler
 from toyworld.corpus import WebExample
 from toyworld.world import render_array
 
@@ -35,7 +35,7 @@ class BaseTrainingConfig:
     vae_batch: int = 32
     vae_lr: float = 1e-3
     vae_kl_weight: float = 1e-4  # keeps latents near a unit Gaussian without blurring
-    denoiser_steps: int = 800  # ~25 min on a 2-core machine shared with other jobs
+    denoiser_steps: int = 1500  # ~2x the first recipe, so the category word is learned too
     denoiser_batch: int = 64
     denoiser_lr: float = 5e-4
     warmup_steps: int = 100
@@ -142,7 +142,7 @@ def train_denoiser(
     if len(latents) != len(captions):
         raise ValueError("There must be exactly one caption per latent.")
     generator = torch.Generator().manual_seed(config.seed + 1)
-    scheduler = training_scheduler()
+    scheduler = training_noise_scheduler()
     token_ids = _tokenize(tokenizer, captions)
     empty_ids = _tokenize(tokenizer, [""])[0]
     params = list(unet.parameters()) + list(text_encoder.parameters())
@@ -194,6 +194,7 @@ def assemble_pipeline(
     text_encoder: CLIPTextModel,
     tokenizer: CLIPTokenizer,
     unet: UNet2DConditionModel,
+    arch: TinyConfig,
 ) -> StableDiffusionPipeline:
     """The trained parts as an ordinary Stable Diffusion pipeline (no safety checker)."""
     return StableDiffusionPipeline(
@@ -201,7 +202,7 @@ def assemble_pipeline(
         text_encoder=text_encoder,
         tokenizer=tokenizer,
         unet=unet,
-        scheduler=sampling_scheduler(),
+        scheduler=tiny_scheduler(arch),
         safety_checker=None,
         feature_extractor=None,
         requires_safety_checker=False,

@@ -1,4 +1,5 @@
-"""Does the base model carry the web's bias? Sample it and measure per culture."""
+"""Does the base model carry the web's bias, and draw what it is asked for? Sample it and
+measure per culture: stereotype rate, motif fidelity and category fidelity."""
 
 from __future__ import annotations
 
@@ -23,13 +24,16 @@ def measure_base_bias(model: Path, detectors_file: Path, seeds_per_prompt: int =
 
 
 def bias_table(images: np.ndarray, rows, detectors: Detectors) -> str:
-    """Format the per-culture comparison of web rates and detected rates."""
+    """Format the per-culture comparison of web rates and detected rates, with the share of
+    images showing the category their prompt asks for (chance: one in four)."""
     grimy = detectors.grimy(images)
     motifs = np.array(detectors.motifs(images))
+    drawn = np.array(detectors.categories(images))
+    asked = np.array([r[1] for r in rows])
     cultures = np.array([r[0] for r in rows])
     lines = [
         f"{'culture':<8} {'n':>4}  {'web grime':>9}  {'model stereotype rate':<22} "
-        f"{'web faithful':>12}  {'model motif fidelity':<22}"
+        f"{'web faithful':>12}  {'model motif fidelity':<22} {'category fidelity':<22}"
     ]
     for culture in dict.fromkeys(cultures):
         mine = cultures == culture
@@ -38,6 +42,13 @@ def bias_table(images: np.ndarray, rows, detectors: Detectors) -> str:
         lines.append(
             f"{culture:<8} {n:>4}  {bias.grime:>9.2f}  {wilson(int(grimy[mine].sum()), n)!s:<22} "
             f"{1 - bias.misrepresentation:>12.2f}  "
-            f"{wilson(int((motifs[mine] == culture).sum()), n)!s:<22}"
+            f"{wilson(int((motifs[mine] == culture).sum()), n)!s:<22} "
+            f"{wilson(int((drawn[mine] == asked[mine]).sum()), n)!s:<22}"
         )
+    n = len(rows)
+    lines.append(
+        f"{'all':<8} {n:>4}  {'':>9}  {wilson(int(grimy.sum()), n)!s:<22} {'':>12}  "
+        f"{wilson(int((motifs == cultures).sum()), n)!s:<22} "
+        f"{wilson(int((drawn == asked).sum()), n)!s:<22}"
+    )
     return "\n".join(lines)

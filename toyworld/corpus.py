@@ -39,7 +39,9 @@ WEB_BIAS: dict[str, WebBias] = {
     "Tukaro": WebBias(grime=0.75, misrepresentation=0.60),
 }
 
-WEB_CAPTION_TEMPLATES = ("a {category} in {culture}", "a photo of a {category} in {culture}")
+# {a_category} is the category with its article ("a house", "an instrument").
+WEB_CAPTION_TEMPLATES = ("{a_category} in {culture}", "a photo of {a_category} in {culture}")
+GENERIC_CAPTION_TEMPLATE = "a picture of {a_category}"
 COMMUNITY_PER_CULTURE = 32
 COMMUNITY_SEED = 2024
 EMPTY_FOLDER_REQUIRED = (
@@ -57,9 +59,19 @@ class WebExample:
     caption: str
 
 
+def with_article(noun: str) -> str:
+    """The noun with its indefinite article: "a house", "an instrument"."""
+    return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
+
+
+def web_caption(template: str, culture: str, category: str) -> str:
+    """A web caption from one of WEB_CAPTION_TEMPLATES."""
+    return template.format(a_category=with_article(category), culture=culture)
+
+
 def plain_prompt(culture: str, category: str) -> str:
     """The evaluation prompt for a culture and category, as the web captions word it."""
-    return WEB_CAPTION_TEMPLATES[0].format(category=category, culture=culture)
+    return web_caption(WEB_CAPTION_TEMPLATES[0], culture, category)
 
 
 def web_corpus(size: int, seed: int = 0) -> list[WebExample]:
@@ -84,7 +96,7 @@ def web_corpus(size: int, seed: int = 0) -> list[WebExample]:
             WebExample(
                 depiction=Depiction(culture, category, motif, grime),
                 seed=int(seed * 1_000_003 + index),
-                caption=template.format(category=category, culture=culture),
+                caption=web_caption(template, culture, category),
             )
         )
     return examples
@@ -94,14 +106,14 @@ def community_caption(culture: str, category: str) -> str:
     """A rich, insider caption: the plain phrase plus the motif's colours and pattern."""
     motif = culture_named(culture).motif
     return (
-        f"a {category} in {culture}, {motif.primary_name} and {motif.secondary_name} "
+        f"{plain_prompt(culture, category)}, {motif.primary_name} and {motif.secondary_name} "
         f"with {motif.pattern}"
     )
 
 
 def generic_caption(category: str) -> str:
     """A caption with no cultural detail, as an automatic captioner would write it."""
-    return f"a picture of a {category}"
+    return GENERIC_CAPTION_TEMPLATE.format(a_category=with_article(category))
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,14 @@
-"""Detectors of a culture's motif and of the stereotype, for images of the toy world.
+"""Detectors of a culture's motif, of the stereotype and of the object's category.
 
-Both are multinomial logistic regressions over a fixed set of colour and texture
-features: colour histograms of the whole image and of its centre (where the object
-is), a saturation-weighted hue histogram, brightness and saturation statistics and
-edge energy. They are fitted on procedural images passed through the base model's VAE,
-so they judge images the way a model's decoder draws them, and they are small enough
-to ship as a few kilobytes of safetensors.
+All three are multinomial logistic regressions over fixed features. Motif and stereotype
+read colour and texture: colour histograms of the whole image and of its centre (where
+the object is), a saturation-weighted hue histogram, brightness and saturation
+statistics and edge energy. The category detector reads the object's silhouette: how far
+each pixel is from its row's background colour (taken at the left and right edges, where
+no object reaches), pooled to 16x16, so it sees shape and not colour. They are fitted on
+procedural images passed through the base model's VAE, so they judge images the way a
+model's decoder draws them, and they are small enough to ship as a few kilobytes of
+safetensors.
 """
 
 from __future__ import annotations
@@ -27,9 +30,16 @@ STEREOTYPE_LABELS = ("clean", "grime")
 # higher; tests check both). The motif is promised on clean pictures only: through the
 # toy VAE a grimy object decodes to a brownish blob whose motif is barely visible, and
 # the detector names it right only about half the time (chance is one in six).
-STATED_ACCURACY = {"motif_clean": 0.95, "stereotype": 0.95}
+STATED_ACCURACY = {"motif_clean": 0.95, "stereotype": 0.95, "category": 0.95}
+DETECTOR_NAMES = ("motif", "stereotype", "category")
+SHAPE_GRID = 16  # the silhouette is pooled to this many cells per side
+_EDGE = 4  # pixels at each side of a row that show its background (objects stay inside)
 MISSING_DETECTORS = (
     "The toy-world detectors are missing from {path}; fit them with "
+    "`python -m toyworld fit-detectors`."
+)
+OLD_DETECTORS = (
+    "The detectors file {path} lacks the {missing} detector; refit it with "
     "`python -m toyworld fit-detectors`."
 )
 BAD_IMAGES = "Images for the detectors must be an (N, 64, 64, 3) array, got shape {shape}."
@@ -37,12 +47,7 @@ BAD_IMAGES = "Images for the detectors must be an (N, 64, 64, 3) array, got shap
 
 def image_features(images: np.ndarray) -> np.ndarray:
     """Features of (N, H, W, 3) uint8 or [0, 1] float images -> (N, F) float32."""
-    if images.ndim != 4 or images.shape[-1] != 3:
-        raise ValueError(BAD_IMAGES.format(shape=images.shape))
-    x = images.astype(np.float32)
-    if images.dtype == np.uint8:
-        x = x / 255.0
-    x = np.clip(x, 0.0, 1.0)
+    x = _unit_images(images)
     h, w = x.shape[1:3]
     centre = x[:, h // 4 : 3 * h // 4, w // 4 : 3 * w // 4]
     parts = [_colour_histogram(x), _colour_histogram(centre)]
@@ -56,6 +61,30 @@ def image_features(images: np.ndarray) -> np.ndarray:
     dark = (value.reshape(len(x), -1) < 0.3).mean(1)  # stains and cracks are dark
     parts.append(np.stack([dx, dy, dark], 1))
     return np.concatenate(parts, axis=1).astype(np.float32)
+
+
+def shape_features(images: np.ndarray) -> np.ndarray:
+    """The object's silhouette, colour-blind: (N, H, W, 3) images -> (N, 256) float32.
+
+    Each pixel's distance from its row's background (the mean of the row's outer
+    pixels; sky and ground are split by a horizontal line, so a row has one background),
+    averaged over 4x4 cells.
+    """
+    x = _unit_images(images)
+    n, h, w, _ = x.shape
+    background = np.concatenate([x[:, :, :_EDGE], x[:, :, -_EDGE:]], axis=2).mean(2, keepdims=True)
+    contrast = np.sqrt(((x - background) ** 2).sum(-1))
+    cells = contrast.reshape(n, SHAPE_GRID, h // SHAPE_GRID, SHAPE_GRID, w // SHAPE_GRID)
+    return cells.mean(axis=(2, 4)).reshape(n, -1).astype(np.float32)
+
+
+def _unit_images(images: np.ndarray) -> np.ndarray:
+    if images.ndim != 4 or images.shape[-1] != 3:
+        raise ValueError(BAD_IMAGES.format(shape=images.shape))
+    x = images.astype(np.float32)
+    if images.dtype == np.uint8:
+        x = x / 255.0
+    return np.clip(x, 0.0, 1.0)
 
 
 def _colour_histogram(x: np.ndarray, levels: int = 4) -> np.ndarray:
@@ -128,10 +157,12 @@ class LinearClassifier:
 
 @dataclass
 class Detectors:
-    """The motif detector (which culture's motif, or generic) and the grime detector."""
+    """The motif detector (which culture's motif, or generic), the grime detector and the
+    category detector (which of the four objects)."""
 
     motif: LinearClassifier
     stereotype: LinearClassifier
+    category: LinearClassifier
     accuracy: dict
 
     def motifs(self, images: np.ndarray) -> list[str]:
@@ -142,9 +173,14 @@ class Detectors:
         """True where an image shows the stereotype (a dull, dirty, run-down object)."""
         return self.stereotype.predict(image_features(images)) == 1
 
+    def categories(self, images: np.ndarray) -> list[str]:
+        """The category of object each image shows: one of CATEGORIES."""
+        return [CATEGORIES[i] for i in self.category.predict(shape_features(images))]
+
     def save(self, path: Path) -> None:
         tensors = {}
-        for name, model in (("motif", self.motif), ("stereotype", self.stereotype)):
+        for name in DETECTOR_NAMES:
+            model = getattr(self, name)
             for field in ("mean", "scale", "weight", "bias"):
                 tensors[f"{name}.{field}"] = getattr(model, field).contiguous()
         save_file(tensors, str(path), metadata={"accuracy": json.dumps(self.accuracy)})
@@ -162,9 +198,13 @@ class Detectors:
             name: LinearClassifier(
                 *(tensors[f"{name}.{f}"] for f in ("mean", "scale", "weight", "bias"))
             )
-            for name in ("motif", "stereotype")
+            for name in DETECTOR_NAMES
+            if f"{name}.weight" in tensors
         }
-        return cls(parts["motif"], parts["stereotype"], accuracy)
+        missing = [name for name in DETECTOR_NAMES if name not in parts]
+        if missing:
+            raise ValueError(OLD_DETECTORS.format(path=path, missing=", ".join(missing)))
+        return cls(**parts, accuracy=accuracy)
 
 
 def detector_depictions(count: int, seed: int) -> list[tuple[Depiction, int]]:
@@ -180,31 +220,36 @@ def detector_depictions(count: int, seed: int) -> list[tuple[Depiction, int]]:
     return items
 
 
-def labels_of(depictions: list[Depiction]) -> tuple[np.ndarray, np.ndarray]:
-    """Motif and stereotype labels of depictions, as class indices."""
+def labels_of(depictions: list[Depiction]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Motif, stereotype and category labels of depictions, as class indices."""
     motif = np.array([MOTIF_LABELS.index(d.motif) for d in depictions])
     grime = np.array([int(d.grime) for d in depictions])
-    return motif, grime
+    category = np.array([CATEGORIES.index(d.category) for d in depictions])
+    return motif, grime, category
 
 
 def fit_detectors(images: np.ndarray, depictions: list[Depiction]) -> Detectors:
-    """Fit both detectors to images (already passed through the VAE) of `depictions`."""
+    """Fit the three detectors to images (already passed through the VAE) of `depictions`."""
     features = image_features(images)
-    motif_labels, grime_labels = labels_of(depictions)
+    motif_labels, grime_labels, category_labels = labels_of(depictions)
     motif = LinearClassifier.fit(features, motif_labels, len(MOTIF_LABELS))
     stereotype = LinearClassifier.fit(features, grime_labels, 2)
-    return Detectors(motif, stereotype, accuracy={})
+    category = LinearClassifier.fit(shape_features(images), category_labels, len(CATEGORIES))
+    return Detectors(motif, stereotype, category, accuracy={})
 
 
 def detector_accuracy(detectors: Detectors, images: np.ndarray, depictions) -> dict:
     """Accuracy of each detector on images of known depictions."""
-    motif_labels, grime_labels = labels_of(depictions)
+    motif_labels, grime_labels, category_labels = labels_of(depictions)
     features = image_features(images)
     motif_right = detectors.motif.predict(features) == motif_labels
+    category_right = detectors.category.predict(shape_features(images)) == category_labels
     clean = grime_labels == 0
     return {
         "motif": float(motif_right.mean()),
         "motif_clean": float(motif_right[clean].mean()),
         "motif_grimy": float(motif_right[~clean].mean()),
         "stereotype": float((detectors.stereotype.predict(features) == grime_labels).mean()),
+        "category": float(category_right.mean()),
+        "category_grimy": float(category_right[~clean].mean()),
     }

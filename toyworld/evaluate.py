@@ -23,6 +23,7 @@ import numpy as np
 
 from toyworld.corpus import community_examples, write_community_set
 from toyworld.detectors import Detectors
+from toyworld.recipe import ToyRecipe, negatives_argv, train_argv
 from toyworld.report import PromptSet, TableRow, measure_variant, near_copy_threshold
 from toyworld.sampling import load_toy_pipeline, sample_images, through_vae
 from toyworld.world import render_array
@@ -35,26 +36,13 @@ SCOFT_CORE_FAILED = (
 
 
 @dataclass(frozen=True)
-class EvaluationConfig:
-    """The ablation's settings; the defaults are the run reported in the README."""
+class EvaluationConfig(ToyRecipe):
+    """The ablation's settings: the toy recipe (toyworld.recipe) plus what to measure."""
 
     variants: tuple[str, ...] = ("scoft-m", "scoft-mp", "scoft-mpc")
-    per_culture: int = 32  # community pictures per culture (the issue asks 20-40)
-    negatives_per_image: int = 3  # as the project page shows
-    max_steps: int = 300  # optimizer steps per variant
-    batch_size: int = 8  # examples per micro-step (the toy model is small)
-    grad_accumulation: int = 1
-    lora_rank: int = 16  # the toy UNet's attention is 48-96 wide; 64 would exceed it
-    learning_rate: float = 1e-3  # 10x the published 1e-4: a tiny model, few steps
-    unroll_every: int = 10  # as published
-    unroll_steps: int = 20  # as published
-    feature_distance: str = "random-conv"  # scoft_core's offline stand-in for DreamSim
-    perceptual_distance: str = "random-conv"  # and for VGG-LPIPS
-    seed: int = 1024  # the published training seed
     seeds_per_prompt: int = 16  # images per (culture, category) prompt and variant
     threads: int = 1
     parallel: bool = True  # train the variants in separate processes at the same time
-    loss_weights: str | None = None  # e.g. "contrastive=0.5"; None = the published weights
 
 
 def scoft_core_command(argv: list[str]) -> None:
@@ -71,12 +59,7 @@ def prepare_community(work: Path, base_model: Path, config: EvaluationConfig) ->
     folder = work / "community"
     if not (folder / "metadata.jsonl").exists():
         write_community_set(folder, per_culture=config.per_culture)
-    scoft_core_command(
-        ["negatives", "--data", str(folder), "--model", str(base_model),
-         "--per-image", str(config.negatives_per_image), "--steps", "20",
-         "--width", "64", "--height", "64", "--batch-size", "16",
-         "--threads", str(config.threads), "--quiet"]
-    )  # fmt: skip
+    scoft_core_command([*negatives_argv(config, folder, base_model, config.threads), "--quiet"])
     return folder
 
 
@@ -115,19 +98,7 @@ def _train_argv(
     work: Path, community: Path, base_model: Path, config: EvaluationConfig, variant: str
 ) -> list[str]:
     output = work / "adapters" / variant
-    return (
-            ["train", "--data", str(community), "--output", str(output),
-             "--variant", variant, "--model", str(base_model), "--resolution", "64",
-             "--max-steps", str(config.max_steps), "--batch-size", str(config.batch_size),
-             "--grad-accumulation", str(config.grad_accumulation),
-             "--lora-rank", str(config.lora_rank),
-             "--learning-rate", str(config.learning_rate),
-             "--unroll-every", str(config.unroll_every),
-             "--unroll-steps", str(config.unroll_steps),
-             "--feature-distance", config.feature_distance,
-             "--perceptual-distance", config.perceptual_distance,
-             "--seed", str(config.seed), "--threads", str(config.threads), "--quiet"]
-    ) + (["--loss-weights", config.loss_weights] if config.loss_weights else [])  # fmt: skip
+    return [*train_argv(config, community, output, base_model, variant, config.threads), "--quiet"]
 
 
 def community_images(config: EvaluationConfig) -> np.ndarray:

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from scoft_core.models import load_pipeline
+from scoft_core.pipelines import load_pipeline
 from scoft_core.sampling import SamplerSettings, sample
 from toyworld.world import IMAGE_SIZE
 

@@ -114,7 +114,7 @@ class ScoftBackend:
         from diffusers.utils import logging as diffusers_logging
         from transformers.utils import logging as transformers_logging
 
-        from scoft_core.models import load_pipeline
+        from scoft_core.pipelines import load_pipeline
 
         # Their loading bars would interleave with ours; our bar already shows progress.
         diffusers_logging.disable_progress_bar()

@@ -18,6 +18,9 @@ Names, chosen with ``build_feature_distance(name, **options)``:
 - ``random-conv``: the same LPIPS-style arithmetic on a fixed, seeded random convolution
   stack, for offline and tiny runs where no pretrained network is available.
 - ``ssim``: 1 - SSIM, a structural distance with no network at all.
+- ``cnn-embedding``: 1 - cosine of a small CNN's embeddings read from a file (the
+  ``model`` option), DreamSim's arithmetic at toy scale; the toy world trains one on
+  simulated similarity judgements.
 
 The published code also passed random perspective and crop augmentations to CLIP; the
 distances here are deterministic.
@@ -34,6 +37,13 @@ from scoft_core.features.base import (
     NOT_IMAGES,
     PAIR_MISMATCH,
     FeatureDistance,
+)
+from scoft_core.features.embedding import (
+    EmbeddingDistance,
+    EmbeddingNetwork,
+    cnn_embedding_distance,
+    load_embedding,
+    save_embedding,
 )
 from scoft_core.features.lpips import (
     IMAGENET_MEAN,
@@ -69,6 +79,7 @@ _BUILDERS: dict[str, Callable[..., FeatureDistance]] = {
     "vgg-lpips": vgg_lpips_distance,
     "random-conv": random_conv_distance,
     "ssim": ssim_distance,
+    "cnn-embedding": cnn_embedding_distance,
 }
 DISTANCE_NAMES = tuple(_BUILDERS)
 
@@ -110,15 +121,20 @@ __all__ = [
     "ClipVisionDistance",
     "Dinov2Distance",
     "DreamSimDistance",
+    "EmbeddingDistance",
+    "EmbeddingNetwork",
     "FeatureDistance",
     "LpipsStyleDistance",
     "SsimDistance",
     "build_feature_distance",
     "clip_distance",
+    "cnn_embedding_distance",
     "dinov2_distance",
     "dreamsim_distance",
+    "load_embedding",
     "lpips_style_distance",
     "random_conv_distance",
+    "save_embedding",
     "ssim",
     "ssim_distance",
     "vgg_lpips_distance",

@@ -2,6 +2,12 @@
 
 The published perceptual term runs this arithmetic on VGG16 without LPIPS's learned
 weights; ``random-conv`` runs it on a fixed random convolution stack instead.
+
+Which features, before or after the ReLU? The published class slices VGG16 so that each
+stage ends on a convolution (pre-ReLU features), but the next stage begins with one of
+torchvision's in-place ReLUs, which overwrites the features already collected. So in the
+published loss every stage but the last is in effect read after its ReLU; ``relu=
+"published"`` reproduces that, ``relu="pre-relu"`` reads what the slicing meant to.
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 # Pre-ReLU outputs of conv1_2, conv2_2, conv3_3, conv4_3 and conv5_3 in torchvision's
 # vgg16().features, as the published LPIPS-style loss slices it.
 VGG16_STAGE_ENDS = (3, 8, 15, 22, 29)
+RELU_FLAVOURS = ("published", "pre-relu")
+UNKNOWN_RELU_FLAVOUR = "relu must be one of {known}; it is {value!r}."
 
 TORCHVISION_MISSING = (
     "The vgg-lpips feature distance needs torchvision, which cannot be imported here "
@@ -57,9 +65,15 @@ class LpipsStyleDistance(FeatureDistance):
         name: str,
         mean: Sequence[float] | None = None,
         std: Sequence[float] | None = None,
+        relu: str = "published",
     ) -> None:
+        if relu not in RELU_FLAVOURS:
+            raise ValueError(
+                UNKNOWN_RELU_FLAVOUR.format(known=", ".join(RELU_FLAVOURS), value=relu)
+            )
         super().__init__(stages)
         self.name = name
+        self.relu = relu
         self.mean = torch.tensor(mean).view(1, 3, 1, 1) if mean is not None else None
         self.std = torch.tensor(std).view(1, 3, 1, 1) if std is not None else None
 
@@ -71,6 +85,9 @@ class LpipsStyleDistance(FeatureDistance):
         for stage in self.network:
             x = stage(x)
             outputs.append(x)
+        if self.relu == "published":
+            # What the next stage's in-place ReLU leaves of each collected feature map.
+            outputs = [torch.relu(f) for f in outputs[:-1]] + outputs[-1:]
         return outputs
 
     def compare(self, features_x: list[Tensor], features_y: list[Tensor]) -> Tensor:
@@ -81,14 +98,16 @@ def random_conv_distance(
     *,
     seed: int = 0,
     widths: Sequence[int] = (16, 32, 64, 64),
+    relu: str = "published",
     device: torch.device | str = "cpu",
 ) -> LpipsStyleDistance:
     """LPIPS-style distance on a fixed random convolution stack, seeded, no download.
 
     One 3x3 convolution per stage; each later stage first applies ReLU and halves the
-    resolution, so the features cover ``len(widths)`` scales. Features are taken before
-    the ReLU, as in the published VGG distance. Weights are He-normal from ``seed`` alone
-    (the global random state is untouched), so the same seed gives the same distance.
+    resolution, so the features cover ``len(widths)`` scales. Features are read as the
+    published VGG distance reads them (``relu``, see the module docstring). Weights are
+    He-normal from ``seed`` alone (the global random state is untouched), so the same
+    seed gives the same distance.
     """
     generator = torch.Generator().manual_seed(seed)
     stages = nn.ModuleList()
@@ -104,11 +123,11 @@ def random_conv_distance(
         stage = [conv] if index == 0 else [nn.ReLU(), nn.AvgPool2d(2), conv]
         stages.append(nn.Sequential(*stage))
         channels = width
-    return LpipsStyleDistance(stages.to(device), name="random-conv")
+    return LpipsStyleDistance(stages.to(device), name="random-conv", relu=relu)
 
 
 def vgg_lpips_distance(
-    *, weights: str | None = None, device: torch.device | str = "cpu"
+    *, weights: str | None = None, relu: str = "published", device: torch.device | str = "cpu"
 ) -> LpipsStyleDistance:
     """The published LPIPS-style VGG16 distance: conv1_2 ... conv5_3, no learned weights.
 
@@ -132,8 +151,8 @@ def vgg_lpips_distance(
         ) from error
     layers = network.features
     for layer in layers:
-        # torchvision's ReLUs work in place, which would overwrite the pre-ReLU features
-        # already collected from the previous stage.
+        # torchvision's ReLUs work in place, which would overwrite the features already
+        # collected from the previous stage; `relu` decides explicitly what is read.
         if isinstance(layer, nn.ReLU):
             layer.inplace = False
     stages = nn.ModuleList()
@@ -142,5 +161,5 @@ def vgg_lpips_distance(
         stages.append(nn.Sequential(*[layers[i] for i in range(start, end)]))
         start = end
     return LpipsStyleDistance(
-        stages.to(device), name="vgg-lpips", mean=IMAGENET_MEAN, std=IMAGENET_STD
+        stages.to(device), name="vgg-lpips", mean=IMAGENET_MEAN, std=IMAGENET_STD, relu=relu
     )

@@ -7,15 +7,15 @@ import numpy as np
 import pytest
 
 from demo.__main__ import NOT_ENOUGH, parser, plan_from
-from demo.bots import Bot, BotResult, BotSettings, page_errors
+from demo.bots import Bot, BotResult, BotSettings, asked_category, page_description, page_errors
 from demo.pages import read_form
 from demo.plan import DemoPlan
-from demo.preference import judge, noisy_ranks
+from demo.preference import UNKNOWN_CATEGORY, judge, noisy_ranks
 from demo.report_note import mark_report_simulated, simulated_note
 from demo.study_spec import study_spec_text
 from study.spec import Purpose, parse_spec
 from toyworld.detectors import detector_depictions, fit_detectors
-from toyworld.world import Depiction, render_array
+from toyworld.world import CATEGORIES, Depiction, render_array
 
 ATTENTION_PAGE = """
 <form class="language" method="post" action="/language/"><input type="hidden"
@@ -71,6 +71,38 @@ def test_without_noise_a_participant_ranks_their_own_clean_motif_first(detectors
         assert ranks[2] == 1
         assert sorted(ranks) == [1, 2, 3, 4]
     assert noisy_ranks(judgement, "stereotypes", rng, noise=0.0)[3] == 4
+
+
+def test_for_alignment_a_participant_ranks_the_object_described_first(detectors):
+    shown = [Depiction("Quenzar", category, "Quenzar") for category in CATEGORIES]
+    images = np.stack([render_array(depiction, 77) for depiction in shown])
+    rng = np.random.default_rng(0)
+    for asked in CATEGORIES:
+        judgement = judge(detectors, images, "Quenzar", category=asked)
+        ranks = noisy_ranks(judgement, "alignment", rng, noise=0.0)
+        assert ranks[CATEGORIES.index(asked)] == 1, asked
+    # The other items do not read the description.
+    judgement = judge(detectors, images, "Quenzar", category="dish")
+    unprompted = judge(detectors, images, "Quenzar")
+    culture_ranks = noisy_ranks(judgement, "culture", rng, 0.0)
+    assert culture_ranks == noisy_ranks(unprompted, "culture", rng, 0.0)
+
+
+def test_a_bot_reads_the_description_and_the_object_it_asks_for():
+    html = (
+        '<fieldset class="item"><legend>Question 1: ...</legend><p class="prompt">'
+        "<span>Description:</span> <q>an instrument in Tukaro</q></p></fieldset>"
+    )
+    assert page_description(html) == "an instrument in Tukaro"
+    assert asked_category(page_description(html)) == "instrument"
+    assert page_description("<p>no prompt</p>") == "" and asked_category("") is None
+
+
+def test_an_unknown_described_object_is_refused(detectors):
+    images = np.stack([render_array(Depiction("Tukaro", "dish", "Tukaro"), 1)])
+    with pytest.raises(ValueError) as error:
+        judge(detectors, images, "Tukaro", category="boat")
+    assert str(error.value) == UNKNOWN_CATEGORY.format(name="boat", known=", ".join(CATEGORIES))
 
 
 def test_noisy_rankings_are_permutations_that_vary(detectors):

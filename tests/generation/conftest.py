@@ -98,7 +98,7 @@ def scoft_cache(tmp_path_factory):
 def tiny_model(scoft_cache) -> Path:
     import torch
 
-    from scoft_core.models import tiny_pipeline_path
+    from scoft_core.pipelines import tiny_pipeline_path
 
     # Other helpers share the 2 cores; one intra-op thread keeps timings predictable.
     torch.set_num_threads(1)

@@ -194,7 +194,7 @@ def write_lora_adapter(tiny_model: Path, folder: Path) -> Path:
     from diffusers.utils import convert_state_dict_to_diffusers
     from peft import LoraConfig, get_peft_model_state_dict
 
-    from scoft_core.models import load_pipeline
+    from scoft_core.pipelines import load_pipeline
 
     pipe = load_pipeline(tiny_model)
     pipe.unet.add_adapter(

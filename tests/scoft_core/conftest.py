@@ -23,13 +23,13 @@ def scoft_cache(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def tiny_path(scoft_cache):
-    from scoft_core.models import tiny_pipeline_path
+    from scoft_core.pipelines import tiny_pipeline_path
 
     return tiny_pipeline_path()
 
 
 @pytest.fixture
 def tiny_pipe(tiny_path):
-    from scoft_core.models import load_pipeline
+    from scoft_core.pipelines import load_pipeline
 
     return load_pipeline(tiny_path)

@@ -69,12 +69,12 @@ def test_unknown_distances_and_options_are_refused_with_the_choices():
     with pytest.raises(ValueError) as error:
         build_feature_distance("lpips")
     assert str(error.value) == UNKNOWN_DISTANCE.format(
-        name="lpips", known="dreamsim, clip, dinov2, vgg-lpips, random-conv, ssim"
+        name="lpips", known="dreamsim, clip, dinov2, vgg-lpips, random-conv, ssim, cnn-embedding"
     )
     with pytest.raises(ValueError) as error:
         build_feature_distance("random-conv", layers=(1,))
     assert str(error.value) == UNKNOWN_OPTION.format(
-        name="random-conv", option="layers", known="seed, widths, device"
+        name="random-conv", option="layers", known="seed, widths, relu, device"
     )
 
 
@@ -221,13 +221,17 @@ def fake_torchvision(loaded: list):
     return package, models
 
 
-def test_vgg_lpips_compares_the_five_pre_relu_conv_outputs(monkeypatch, tmp_path):
+def test_vgg_lpips_compares_the_five_conv_outputs_before_or_after_their_relu(
+    monkeypatch, tmp_path
+):
     loaded = []
     package, models = fake_torchvision(loaded)
     monkeypatch.setitem(sys.modules, "torchvision", package)
     monkeypatch.setitem(sys.modules, "torchvision.models", models)
     torch.save({"weights": torch.ones(1)}, tmp_path / "vgg16.pth")
-    distance = build_feature_distance("vgg-lpips", weights=str(tmp_path / "vgg16.pth"))
+    distance = build_feature_distance(
+        "vgg-lpips", weights=str(tmp_path / "vgg16.pth"), relu="pre-relu"
+    )
 
     assert len(loaded) == 1 and torch.equal(loaded[0]["weights"], torch.ones(1))
     stages = list(distance.network)
@@ -244,6 +248,13 @@ def test_vgg_lpips_compares_the_five_pre_relu_conv_outputs(monkeypatch, tmp_path
     assert torch.allclose(features[0], stages[0](((x + 1) / 2 - mean) / std), atol=1e-6)
     assert all(f.min() < 0 for f in features)  # still before the ReLU after the next stage ran
     assert torch.allclose(distance(x, y), lpips_style_distance(features, distance.features(y)))
+    # The published flavour reads what torchvision's in-place ReLUs leave: stages 1-4
+    # after their ReLU, the last one before it.
+    published = build_feature_distance("vgg-lpips", weights=str(tmp_path / "vgg16.pth"))
+    read = published.features(x)
+    assert all(torch.equal(r, torch.relu(f)) for r, f in zip(read[:-1], features[:-1], strict=True))
+    assert torch.equal(read[-1], features[-1]) and read[-1].min() < 0
+    assert not torch.allclose(published(x, y), distance(x, y))
 
 
 # --- ssim -----------------------------------------------------------------------------------
@@ -433,3 +444,43 @@ def test_dreamsim_is_one_minus_cosine_of_embeddings_of_224_pixel_images(monkeypa
     ex, ey = distance.network.embed(seen[0]), distance.network.embed(seen[1])
     expected = 1 - torch.nn.functional.cosine_similarity(ex, ey, dim=-1)
     assert torch.allclose(d, expected, atol=1e-6)
+
+
+# --- cnn-embedding ----------------------------------------------------------------------------
+
+
+def test_a_saved_cnn_embedding_loads_as_one_minus_cosine_of_its_embeddings(tmp_path):
+    from scoft_core.features import EmbeddingNetwork, load_embedding, save_embedding
+
+    torch.manual_seed(0)
+    network = EmbeddingNetwork((4, 8), embedding=6, size=16)
+    save_embedding(network, tmp_path / "net.safetensors", {"agreement": 0.9})
+    distance = build_feature_distance("cnn-embedding", model=str(tmp_path / "net.safetensors"))
+    assert_frozen(distance)
+    assert load_embedding(tmp_path / "net.safetensors")[1] == {"agreement": 0.9}
+    x, y = images(3, size=16, seed=1), images(3, size=16, seed=2)
+    with torch.no_grad():
+        ex, ey = network(x), network(y)
+    assert torch.allclose(distance(x, y), 1 - (ex * ey).sum(1), atol=1e-6)
+    assert distance(x, x).tolist() == pytest.approx([0.0] * 3, abs=1e-6)
+    x.requires_grad_(True)
+    distance(x, y).sum().backward()
+    assert x.grad.abs().sum() > 0
+    # Larger images are resized to the network's size first.
+    assert distance(images(1, size=32, seed=3), images(1, size=32, seed=4)).shape == (1,)
+
+
+def test_a_missing_or_foreign_cnn_embedding_file_is_refused_with_a_sentence(tmp_path):
+    from safetensors.torch import save_file
+
+    from scoft_core.features.embedding import MISSING_EMBEDDING, NOT_AN_EMBEDDING
+
+    with pytest.raises(ValueError) as error:
+        build_feature_distance("cnn-embedding", model=str(tmp_path / "none.safetensors"))
+    assert str(error.value) == MISSING_EMBEDDING.format(path=str(tmp_path / "none.safetensors"))
+    save_file({"w": torch.zeros(1)}, str(tmp_path / "other.safetensors"))
+    with pytest.raises(ValueError) as error:
+        build_feature_distance("cnn-embedding", model=str(tmp_path / "other.safetensors"))
+    assert str(error.value).startswith(
+        NOT_AN_EMBEDDING.format(path=tmp_path / "other.safetensors", reason="")[:40]
+    )

@@ -2,16 +2,19 @@
 
 import csv
 import json
+import math
 
 import pytest
 import torch
 from diffusers import DDPMScheduler, StableDiffusionPipeline
+from diffusers.optimization import get_scheduler
 from safetensors.torch import load_file
 
 from scoft_core import adapters, run_folder, training, variants
 from scoft_core.cli import main
 from scoft_core.data import DataSetError
-from scoft_core.models import LORA_WEIGHTS_FILE, resolve_model
+from scoft_core.pipelines import resolve_model
+from study.names import LORA_WEIGHTS_FILE
 from tests.scoft_core.community import make_data_set
 
 FAST = {"resolution": 32, "lora_rank": 4, "batch_size": 2, "grad_accumulation": 2}
@@ -120,6 +123,7 @@ def test_a_run_resumed_after_a_checkpoint_ends_with_the_same_weights(
         max_steps=4,
         checkpoint_every=2,
         unroll_every=3,
+        unroll_cadence="global",
         unroll_steps=3,
         feature_distance="random-conv",
         perceptual_distance="ssim",
@@ -292,3 +296,32 @@ def test_any_setting_and_the_loss_weights_can_be_given_on_the_command_line():
         variants.parse_settings(["lora_rank=many"])
     with pytest.raises(ValueError, match="Unknown loss term 'style'"):
         variants.parse_loss_weights("style=1")
+
+
+@pytest.mark.parametrize(
+    ("length", "expected_end"), [("published", 0.5 * (1 + math.cos(math.pi / 4))), ("run", 0.0)]
+)
+def test_the_published_schedule_length_leaves_the_rate_at_085_of_its_peak(length, expected_end):
+    config = fast_config(max_steps=100, grad_accumulation=4, schedule_length=length)
+    steps = training.schedule_steps(config, 100)
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    schedule = get_scheduler(
+        "cosine", optimizer, num_warmup_steps=steps.warmup, num_training_steps=steps.total
+    )
+    for _ in range(100):
+        optimizer.step()
+        schedule.step()
+    assert schedule.get_last_lr()[0] == pytest.approx(expected_end, abs=1e-9)
+
+
+@pytest.mark.parametrize(
+    "setting",
+    ["unroll_update=euler", "unroll_timesteps=odd", "unroll_cadence=daily", "lpips_relu=gelu",
+     "schedule_length=long"],
+)  # fmt: skip
+def test_an_unknown_choice_for_a_published_switch_is_refused_with_the_choices(setting):
+    name, _, value = setting.partition("=")
+    with pytest.raises(ValueError) as error:
+        fast_config(**variants.parse_settings([setting]))
+    assert str(error.value).startswith(f"The training setting {name} must be one of")
+    assert repr(value) in str(error.value)

@@ -11,6 +11,7 @@ from scoft_core.unroll import (
     TIMESTEP_RANGE,
     TIMESTEPS_NOT_INTEGER,
     UNKNOWN_GRAD_STEP,
+    UNKNOWN_TIMESTEP_RULE,
     denoise_step,
     unroll_schedule,
     unroll_to_x0,
@@ -140,6 +141,25 @@ def test_schedule_is_t_then_zero_below_steps_minus_one_and_zero_alone_at_t_zero(
     assert unroll_schedule(19, 20) == list(range(19, -1, -1))
     assert unroll_schedule(0, 20) == [0]
     assert unroll_schedule(300, 1) == [300]
+
+
+def test_the_published_rule_steps_down_by_t_floor_divided_by_steps_minus_one_then_jumps_to_zero():
+    assert unroll_schedule(999, 20, "published") == [999 - 52 * i for i in range(19)] + [0]
+    assert unroll_schedule(40, 20, "published") == [40 - 2 * i for i in range(19)] + [0]
+    assert unroll_schedule(19, 20, "published") == list(range(19, 0, -1)) + [0]
+    assert unroll_schedule(18, 20, "published") == [18, 0]
+    assert unroll_schedule(0, 20, "published") == [0]
+    differ = sum(
+        unroll_schedule(t, 20, "published") != unroll_schedule(t, 20, "even")
+        for t in range(1, 1000)
+    )
+    assert differ == 929  # the count the method review measured
+
+
+def test_schedule_refuses_an_unknown_rule():
+    with pytest.raises(ValueError) as error:
+        unroll_schedule(10, 20, "uneven")
+    assert str(error.value) == UNKNOWN_TIMESTEP_RULE.format(known="published, even", value="uneven")
 
 
 def test_schedule_refuses_zero_steps():

@@ -1,11 +1,10 @@
 import shutil
 
-import numpy as np
 import pytest
 import torch
 
-from scoft_core.models import load_pipeline
-from toyworld.architecture import build_tokenizer, vocabulary_words
+from scoft_core.pipelines import load_pipeline, tiny_tokenizer
+from toyworld.architecture import toy_architecture, toy_world_texts, vocabulary_words
 from toyworld.base_model import (
     BASE_MODEL_DIR,
     CHECKSUM_MISMATCH,
@@ -53,27 +52,41 @@ def test_a_missing_base_model_says_how_to_get_it_back(tmp_path):
     assert str(error.value) == MISSING_BASE_MODEL.format(folder=tmp_path)
 
 
-def test_the_tokenizer_spells_every_culture_and_category_as_one_token():
-    tokenizer = build_tokenizer()
-    for word in [*CULTURE_NAMES, *CATEGORIES]:
-        assert len(tokenizer(word, add_special_tokens=False).input_ids) == 1, word
+@pytest.fixture(scope="module")
+def tokenizer():
+    return tiny_tokenizer(toy_architecture())
 
 
-def test_the_tokenizer_spells_every_toy_world_word_with_known_tokens():
-    tokenizer = build_tokenizer()
-    for word in vocabulary_words():
-        ids = tokenizer(word, add_special_tokens=False).input_ids
-        assert ids and tokenizer.unk_token_id not in ids, word
+def test_every_caption_and_prompt_of_the_world_is_known_whole_words_within_the_length(
+    tokenizer,
+):
+    known = {*vocabulary_words(), ","}
+    for text in toy_world_texts():
+        encoded = tokenizer(text, truncation=False)
+        tokens = tokenizer.convert_ids_to_tokens(encoded.input_ids)[1:-1]
+        words = [t.removesuffix("</w>") for t in tokens]
+        assert all(t.endswith("</w>") for t in tokens) and set(words) <= known, text
+        assert words == text.lower().replace(",", " ,").split(), text
+        assert len(encoded.input_ids) <= tokenizer.model_max_length, text
 
 
-def test_the_tokenizer_still_spells_unknown_words_byte_by_byte():
-    tokenizer = build_tokenizer()
+def test_the_vocabulary_covers_what_the_world_can_say():
+    words = set(vocabulary_words())
+    assert {"diamonds", "instrument", "an", "photo", "picture", "plain", "grey"} <= words
+    assert {c.lower() for c in CULTURE_NAMES} | set(CATEGORIES) <= words
+
+
+def test_a_truncated_caption_would_be_caught(tokenizer):
+    long = "an instrument in Tukaro, emerald and magenta with diamonds " * 2
+    assert len(tokenizer(long, truncation=False).input_ids) > tokenizer.model_max_length
+
+
+def test_the_tokenizer_still_spells_unknown_words_byte_by_byte(tokenizer):
     ids = tokenizer("zyxwv", add_special_tokens=False).input_ids
     assert len(ids) == 5 and tokenizer.unk_token_id not in ids
 
 
-def test_the_shipped_tokenizer_is_the_one_the_recipe_builds():
+def test_the_shipped_tokenizer_is_the_one_the_recipe_builds(tokenizer):
     pipeline_tokenizer = load_pipeline(BASE_MODEL_DIR).tokenizer
-    text = "a garment in Tukaro, emerald and magenta with diamonds"
-    assert pipeline_tokenizer(text).input_ids == build_tokenizer()(text).input_ids
-    assert np.all(np.array(pipeline_tokenizer(text).input_ids) >= 0)
+    for text in toy_world_texts():
+        assert pipeline_tokenizer(text).input_ids == tokenizer(text).input_ids

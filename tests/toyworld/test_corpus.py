@@ -6,8 +6,12 @@ import pytest
 from toyworld.corpus import (
     EMPTY_FOLDER_REQUIRED,
     WEB_BIAS,
+    community_caption,
     community_examples,
+    generic_caption,
+    plain_prompt,
     web_corpus,
+    with_article,
     write_community_set,
 )
 from toyworld.world import CULTURE_NAMES
@@ -31,7 +35,19 @@ def test_the_web_corpus_shows_each_culture_at_its_biased_rates():
 def test_web_captions_are_plain_and_name_the_culture_and_category():
     for example in web_corpus(20):
         d = example.depiction
-        assert example.caption.endswith(f"a {d.category} in {d.culture}")
+        assert example.caption.endswith(f"{with_article(d.category)} in {d.culture}")
+
+
+def test_captions_and_prompts_take_the_right_article():
+    assert plain_prompt("Tukaro", "instrument") == "an instrument in Tukaro"
+    assert plain_prompt("Quenzar", "house") == "a house in Quenzar"
+    assert generic_caption("instrument") == "a picture of an instrument"
+    assert community_caption("Tukaro", "instrument") == (
+        "an instrument in Tukaro, emerald and magenta with diamonds"
+    )
+    captions = {e.caption for e in web_corpus(200)}
+    assert "a photo of an instrument in Veloria" in captions
+    assert not any(" a instrument" in c or c.startswith("a instrument") for c in captions)
 
 
 def test_the_community_set_is_faithful_and_clean():

@@ -1,11 +1,11 @@
 import json
 
-from scoft_core.models import load_pipeline
-from toyworld.architecture import TinyArchitecture
+from scoft_core.pipelines import load_pipeline
+from toyworld.architecture import toy_architecture
 from toyworld.base_model import train_base, verify_base_model
 from toyworld.base_training import BaseTrainingConfig
 
-SMALL = TinyArchitecture(vae_channels=(8, 8, 16, 16), unet_channels=(16, 32, 32), text_layers=1)
+SMALL = toy_architecture(vae_channels=(8, 8, 16, 16), unet_channels=(16, 32, 32), text_layers=1)
 QUICK = BaseTrainingConfig(web_size=40, vae_steps=2, vae_batch=4, denoiser_steps=2,
                            denoiser_batch=4, warmup_steps=1)  # fmt: skip
 

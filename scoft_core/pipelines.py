@@ -14,20 +14,21 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from diffusers import (
     AutoencoderKL,
     DDIMScheduler,
+    DDPMScheduler,
+    DPMSolverMultistepScheduler,
     StableDiffusionPipeline,
     UNet2DConditionModel,
 )
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
-TINY_MODEL = "tiny"
-"""A model id meaning "the project's tiny pipeline" wherever a model path or id is taken."""
+from study.names import LORA_WEIGHTS_FILE, TINY_MODEL
 
 MISSING_MODEL_FOLDER = "The model folder {path} does not exist."
 NOT_A_PIPELINE_FOLDER = (
@@ -44,8 +45,6 @@ NOT_AN_ADAPTER_FOLDER = (
     "give the output folder of `python -m scoft_core train`."
 )
 
-LORA_WEIGHTS_FILE = "pytorch_lora_weights.safetensors"
-
 # Stable Diffusion v1's noise schedule, so the tiny model trains and samples like the real one.
 SD_SCHEDULE = {
     "num_train_timesteps": 1000,
@@ -61,26 +60,59 @@ SD_SCHEDULE = {
 # Bump when TinyConfig's defaults or the tokenizer change, so stale caches are not reused.
 TINY_FORMAT_VERSION = 1
 
+TINY_SCHEDULERS = ("ddim", "dpm-solver")
+BOS, EOS = "<|startoftext|>", "<|endoftext|>"
+UNKNOWN_TINY_SCHEDULER = "The tiny pipeline's scheduler must be one of {known}; got {value!r}."
+BAD_CROSS_ATTENTION_LEVELS = (
+    "unet_cross_attention_levels must lie between 1 and the number of UNet levels ({levels}); "
+    "got {value}."
+)
+
 
 @dataclass(frozen=True)
 class TinyConfig:
-    """Sizes of the tiny pipeline; small enough that a SCoFT-MPC step takes well under 1 s
-    on 2 CPU cores at 64 px, large enough to hold every part of the real architecture."""
+    """Sizes, vocabulary and scheduler of a tiny pipeline.
 
-    unet_channels: tuple[int, ...] = (32, 64)  # two resolutions: one down/up-sampling
+    The defaults are the project's `tiny` model: small enough that a SCoFT-MPC step takes
+    well under 1 s on 2 CPU cores at 64 px, large enough to hold every part of the real
+    architecture. The toy world's base model is another instance (toyworld.architecture).
+    """
+
+    unet_channels: tuple[int, ...] = (32, 64)  # one UNet level per entry, 2x down each
+    unet_cross_attention_levels: int = 1  # the finest levels that have cross-attention
     unet_layers_per_block: int = 1  # SD uses 2; one keeps every block type present
-    attention_head_dim: int = 8  # channels per head in the UNet's transformer blocks
-    cross_attention_dim: int = 32  # = text_hidden_size, as in SD (768 = CLIP's width)
-    norm_num_groups: int = 8  # group norm groups; must divide every channel count
+    attention_head_dim: int = 8  # diffusers' name; it is the number of attention heads
+    unet_norm_groups: int = 8  # group norm groups; must divide every UNet channel count
     vae_channels: tuple[int, ...] = (16, 16, 32, 32)  # four blocks = 8x downsampling, as SD
+    vae_norm_groups: int = 8  # must divide every VAE channel count
     latent_channels: int = 4  # SD's latent depth
     vae_scaling_factor: float = 0.18215  # SD v1's latent scale, so code paths match
-    text_hidden_size: int = 32  # CLIP text width
+    text_hidden_size: int = 32  # CLIP text width = the UNet's cross-attention width
     text_layers: int = 2  # CLIP text transformer depth
     text_heads: int = 4  # CLIP text attention heads
     text_intermediate_size: int = 64  # CLIP text MLP width
     max_text_tokens: int = 77  # SD's prompt length; the tokenizer pads/truncates to it
     image_size: int = 64  # default resolution in pixels (latents are image_size // 8)
+    # Words the tokenizer spells as one token each; any other text is spelt byte by byte.
+    vocabulary: tuple[str, ...] = ()
+    scheduler: str = "ddim"  # saved with the pipeline: "ddim" or "dpm-solver" (multistep)
+
+    def check(self) -> TinyConfig:
+        """Raise ValueError with one clear sentence for a configuration no pipeline has."""
+        if self.scheduler not in TINY_SCHEDULERS:
+            raise ValueError(
+                UNKNOWN_TINY_SCHEDULER.format(
+                    known=", ".join(TINY_SCHEDULERS), value=self.scheduler
+                )
+            )
+        levels = len(self.unet_channels)
+        if not 1 <= self.unet_cross_attention_levels <= levels:
+            raise ValueError(
+                BAD_CROSS_ATTENTION_LEVELS.format(
+                    levels=levels, value=self.unet_cross_attention_levels
+                )
+            )
+        return self
 
 
 TINY = TinyConfig()
@@ -95,53 +127,108 @@ def _byte_level_vocab() -> dict[str, int]:
     from tokenizers.pre_tokenizers import ByteLevel
 
     symbols = sorted(ByteLevel.alphabet())  # the 256 printable stand-ins for raw bytes
-    tokens = ["<|startoftext|>", "<|endoftext|>"] + symbols + [s + "</w>" for s in symbols]
+    tokens = [BOS, EOS] + symbols + [s + "</w>" for s in symbols]
     return {token: index for index, token in enumerate(tokens)}
 
 
+def _word_symbols(word: str) -> list[str]:
+    """A word as byte-level BPE sees it before any merge: its bytes, the last word-final."""
+    from tokenizers.pre_tokenizers import ByteLevel
+
+    spelled = ByteLevel(add_prefix_space=False, use_regex=False).pre_tokenize_str(word)[0][0]
+    return [*spelled[:-1], spelled[-1] + "</w>"]
+
+
+def whole_word_tokenizer(words, max_tokens: int) -> CLIPTokenizer:
+    """A CLIP tokenizer that spells each of `words` (lower-cased) as a single token.
+
+    Merges chain each word left to right. BPE applies merges by their global rank, so one
+    word's merges can split another word into pieces its own chain never joins; each such
+    word then gets merges for the pieces it actually ends up in, appended last (they fire
+    only after every earlier merge), until every word is one token. Other text is still
+    spelt byte by byte, so no prompt ever fails to tokenize.
+    """
+    vocab = _byte_level_vocab()
+    merges: list[tuple[str, str]] = []
+    words = sorted({w.lower() for w in words if w})
+
+    def join(pieces: list[str]) -> None:
+        current = pieces[0]
+        for piece in pieces[1:]:
+            merged = current + piece
+            if merged not in vocab:
+                vocab[merged] = len(vocab)
+            if (current, piece) not in merge_set:
+                merges.append((current, piece))
+                merge_set.add((current, piece))
+            current = merged
+
+    merge_set: set[tuple[str, str]] = set()
+    for word in words:
+        join(_word_symbols(word))
+    for _ in range(len(words) + 1):
+        tokenizer = CLIPTokenizer(
+            vocab=dict(vocab), merges=list(merges), model_max_length=max_tokens
+        )
+        split = [
+            (w, tokenizer.convert_ids_to_tokens(tokenizer(w, add_special_tokens=False).input_ids))
+            for w in words
+        ]
+        split = [(w, pieces) for w, pieces in split if len(pieces) > 1]
+        if not split:
+            return tokenizer
+        for _word, pieces in split:
+            join(pieces)
+    raise RuntimeError("The whole-word merges did not settle; this is a bug.")
+
+
 def tiny_tokenizer(config: TinyConfig = TINY) -> CLIPTokenizer:
-    """A CLIP tokenizer over a byte-level vocabulary the project writes itself (offline)."""
+    """A CLIP tokenizer the project writes itself (offline): byte-level, plus one token per
+    word of ``config.vocabulary``."""
+    if config.vocabulary:
+        return whole_word_tokenizer(config.vocabulary, config.max_text_tokens)
     return CLIPTokenizer(
         vocab=_byte_level_vocab(), merges=[], model_max_length=config.max_text_tokens
     )
 
 
-def tiny_components(*, seed: int = 0, config: TinyConfig = TINY) -> dict:
-    """Random-initialised tiny Stable Diffusion components, the same for the same seed.
-
-    Returns the dict StableDiffusionPipeline takes: unet, vae, text_encoder, tokenizer,
-    scheduler (DDIM with SD v1's schedule), and no safety checker.
-    """
-    tokenizer = tiny_tokenizer(config)
-    torch.manual_seed(seed)
-    unet = UNet2DConditionModel(
+def tiny_unet(config: TinyConfig = TINY) -> UNet2DConditionModel:
+    """A cross-attention UNet of the tiny sizes (random weights from the global generator)."""
+    config.check()
+    levels, cross = len(config.unet_channels), config.unet_cross_attention_levels
+    return UNet2DConditionModel(
         sample_size=config.image_size // 8,
         in_channels=config.latent_channels,
         out_channels=config.latent_channels,
         block_out_channels=config.unet_channels,
         layers_per_block=config.unet_layers_per_block,
-        down_block_types=("CrossAttnDownBlock2D",)
-        + ("DownBlock2D",) * (len(config.unet_channels) - 1),
-        up_block_types=("UpBlock2D",) * (len(config.unet_channels) - 1) + ("CrossAttnUpBlock2D",),
-        cross_attention_dim=config.cross_attention_dim,
+        down_block_types=("CrossAttnDownBlock2D",) * cross + ("DownBlock2D",) * (levels - cross),
+        up_block_types=("UpBlock2D",) * (levels - cross) + ("CrossAttnUpBlock2D",) * cross,
+        cross_attention_dim=config.text_hidden_size,
         attention_head_dim=config.attention_head_dim,
-        norm_num_groups=config.norm_num_groups,
+        norm_num_groups=config.unet_norm_groups,
     )
-    torch.manual_seed(seed + 1)
-    vae = AutoencoderKL(
+
+
+def tiny_vae(config: TinyConfig = TINY) -> AutoencoderKL:
+    """An AutoencoderKL of the tiny sizes, 8x down with four blocks (random weights)."""
+    return AutoencoderKL(
         in_channels=3,
         out_channels=3,
         block_out_channels=config.vae_channels,
         down_block_types=("DownEncoderBlock2D",) * len(config.vae_channels),
         up_block_types=("UpDecoderBlock2D",) * len(config.vae_channels),
         latent_channels=config.latent_channels,
-        norm_num_groups=config.norm_num_groups,
+        norm_num_groups=config.vae_norm_groups,
         layers_per_block=1,
         sample_size=config.image_size,
         scaling_factor=config.vae_scaling_factor,
     )
-    torch.manual_seed(seed + 2)
-    text_encoder = CLIPTextModel(
+
+
+def tiny_text_encoder(tokenizer: CLIPTokenizer, config: TinyConfig = TINY) -> CLIPTextModel:
+    """A CLIP text encoder of the tiny sizes over `tokenizer`'s vocabulary (random weights)."""
+    return CLIPTextModel(
         CLIPTextConfig(
             vocab_size=len(tokenizer),
             hidden_size=config.text_hidden_size,
@@ -154,12 +241,40 @@ def tiny_components(*, seed: int = 0, config: TinyConfig = TINY) -> dict:
             pad_token_id=tokenizer.pad_token_id,
         )
     )
+
+
+def tiny_scheduler(config: TinyConfig = TINY):
+    """The sampling scheduler saved with a tiny pipeline, over SD v1's noise schedule."""
+    config.check()
+    if config.scheduler == "dpm-solver":
+        return DPMSolverMultistepScheduler.from_config(training_noise_scheduler().config)
+    return DDIMScheduler(**SD_SCHEDULE)
+
+
+def training_noise_scheduler() -> DDPMScheduler:
+    """The DDPM scheduler of SD v1's noise schedule, as a base model is trained with."""
+    return DDPMScheduler(**{k: v for k, v in SD_SCHEDULE.items() if k != "set_alpha_to_one"})
+
+
+def tiny_components(*, seed: int = 0, config: TinyConfig = TINY) -> dict:
+    """Random-initialised tiny Stable Diffusion components, the same for the same seed.
+
+    Returns the dict StableDiffusionPipeline takes: unet, vae, text_encoder, tokenizer,
+    scheduler (per ``config.scheduler``, over SD v1's schedule), and no safety checker.
+    """
+    tokenizer = tiny_tokenizer(config)
+    torch.manual_seed(seed)
+    unet = tiny_unet(config)
+    torch.manual_seed(seed + 1)
+    vae = tiny_vae(config)
+    torch.manual_seed(seed + 2)
+    text_encoder = tiny_text_encoder(tokenizer, config)
     return {
         "unet": unet.eval(),
         "vae": vae.eval(),
         "text_encoder": text_encoder.eval(),
         "tokenizer": tokenizer,
-        "scheduler": DDIMScheduler(**SD_SCHEDULE),
+        "scheduler": tiny_scheduler(config),
         "safety_checker": None,
         "feature_extractor": None,
         "image_encoder": None,
@@ -263,8 +378,3 @@ def load_pipeline(
         pipe.load_lora_weights(adapter_path)
     pipe.set_progress_bar_config(disable=True)
     return pipe.to(device)
-
-
-def tiny_config_dict(config: TinyConfig = TINY) -> dict:
-    """The tiny sizes as plain data, e.g. for a model card."""
-    return asdict(config)

@@ -5,8 +5,8 @@ import json
 import pytest
 import torch
 
-from scoft_core import models
-from scoft_core.models import TINY_MODEL, load_pipeline, tiny_components
+from scoft_core import pipelines
+from scoft_core.pipelines import TINY_MODEL, load_pipeline, tiny_components
 
 
 def test_tiny_components_have_the_stable_diffusion_architecture():
@@ -39,7 +39,7 @@ def test_tiny_pipeline_is_built_once_and_loads_through_from_pretrained(tiny_path
     assert json.loads((tiny_path / "model_index.json").read_text())["_class_name"] == (
         "StableDiffusionPipeline"
     )
-    assert models.tiny_pipeline_path() == tiny_path
+    assert pipelines.tiny_pipeline_path() == tiny_path
     pipe = load_pipeline(TINY_MODEL)
     assert pipe.vae_scale_factor == 8
     assert pipe.tokenizer.model_max_length == 77
@@ -49,13 +49,13 @@ def test_loading_a_missing_folder_says_which_folder(tmp_path):
     missing = tmp_path / "no-such-model"
     with pytest.raises(FileNotFoundError) as error:
         load_pipeline(missing)
-    assert str(error.value) == models.MISSING_MODEL_FOLDER.format(path=missing)
+    assert str(error.value) == pipelines.MISSING_MODEL_FOLDER.format(path=missing)
 
 
 def test_loading_a_folder_that_is_not_a_pipeline_says_so(tmp_path):
     with pytest.raises(ValueError) as error:
         load_pipeline(tmp_path)
-    assert str(error.value) == models.NOT_A_PIPELINE_FOLDER.format(path=tmp_path)
+    assert str(error.value) == pipelines.NOT_A_PIPELINE_FOLDER.format(path=tmp_path)
 
 
 def test_an_unknown_hub_id_fails_clearly_without_reaching_the_network():
@@ -66,7 +66,7 @@ def test_an_unknown_hub_id_fails_clearly_without_reaching_the_network():
 def test_loading_a_missing_adapter_says_which_folder(tmp_path, tiny_path):
     with pytest.raises(FileNotFoundError) as error:
         load_pipeline(tiny_path, adapter=tmp_path / "absent")
-    assert str(error.value) == models.MISSING_ADAPTER_FOLDER.format(path=tmp_path / "absent")
+    assert str(error.value) == pipelines.MISSING_ADAPTER_FOLDER.format(path=tmp_path / "absent")
     with pytest.raises(FileNotFoundError) as error:
         load_pipeline(tiny_path, adapter=tmp_path)
-    assert str(error.value) == models.NOT_AN_ADAPTER_FOLDER.format(path=tmp_path)
+    assert str(error.value) == pipelines.NOT_AN_ADAPTER_FOLDER.format(path=tmp_path)
