@@ -1,4 +1,6 @@
-"""The community data set (ARCHITECTURE.md contract 1): reading, validating, batching.
+"""The community data set: reading, validating, batching.
+
+Its layout is docs/ARCHITECTURE.md, "Community data set".
 
 A data set is a folder with images and ``metadata.jsonl``; each line is a JSON object
 with ``file_name`` (a relative image path), ``text`` (the community caption),

@@ -6,7 +6,7 @@
   written under a temporary name and renamed, so only complete ones are ever found;
 - ``loss_log.csv`` has one row per optimizer step, one column per loss term;
 - ``scoft_variant.json`` is written last, beside the adapter: its presence means the
-  adapter is complete (ARCHITECTURE.md contract 2).
+  adapter is complete (docs/ARCHITECTURE.md, "Adapter folder").
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ run writes into its output folder:
   tensorboard is installed, ``logs/``;
 - at the end the adapter (``pytorch_lora_weights.safetensors``, readable by stock
   ``pipeline.load_lora_weights(folder)``) and then ``scoft_variant.json``, written last,
-  so its presence means the adapter is complete (ARCHITECTURE.md contract 2).
+  so its presence means the adapter is complete (docs/ARCHITECTURE.md, "Adapter folder").
 
 Every micro-step draws its noise, timesteps and augmentation from generators seeded by
 (seed, process, micro-step), and its batch from `BatchPlan`, so a resumed run repeats the

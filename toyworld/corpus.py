@@ -3,7 +3,8 @@
 The web corpus is what the base model learns from: plain captions ("a house in
 Quenzar"), and for some cultures mostly grimy, often misrepresented pictures. The
 community set shows every culture faithfully with rich captions, and is written in the
-community data set format (ARCHITECTURE.md contract 1) that `scoft_core train` reads.
+community data set format that `scoft_core train` reads (docs/ARCHITECTURE.md,
+"Community data set").
 """
 
 from __future__ import annotations
