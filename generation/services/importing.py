@@ -29,6 +29,7 @@ from pathlib import Path
 from django.conf import settings as django_settings
 from PIL import Image, UnidentifiedImageError
 
+from study.names import PUBLISHED_COLUMNS, PUBLISHED_COUNTRIES, VARIANT_LABELS
 from study.spec import MAX_SEED, ImageFormat, StudySpec
 
 from ..models import GeneratedImage
@@ -40,15 +41,8 @@ MANIFEST_SUFFIX = "_files.csv"
 PROMPT, SEED, PROMPT_ID, CATEGORY = "prompt", "seed", "prompt_id", "category"
 KNOWN_COLUMNS = (PROMPT, SEED, PROMPT_ID, CATEGORY)
 
-# The published survey's columns, with the variant keys and paper names this project uses.
-PUBLISHED_VARIANTS = {
-    "Generic Stable Diffusion": ("pretrained", "Stable Diffusion"),
-    "Pure Finetune": ("scoft-m", "SCoFT+M"),
-    "Positive": ("scoft-mp", "SCoFT+MP"),
-    "Contrastive": ("scoft-mpc", "SCoFT+MPC"),
-}
-# The published survey's five cultures (ISO 3166 codes).
-PUBLISHED_COUNTRIES = {"china": "CN", "india": "IN", "korea": "KR", "mexico": "MX", "nigeria": "NG"}
+# The published survey's five cultures by lower-case folder name (ISO 3166 codes).
+PUBLISHED_CODES = {name.lower(): code for name, code in PUBLISHED_COUNTRIES.items()}
 
 # --- error messages (tests assert on these) -----------------------------------------------
 IMPORT_HAS_PROBLEMS = "The import from {path} has {count} problem(s); nothing was imported:"
@@ -285,11 +279,10 @@ class _Checker:
                 if column in (variant.csv_column, variant.label, variant.key):
                     return variant.key
             return None
-        return PUBLISHED_VARIANTS.get(column, (None,))[0]
+        return PUBLISHED_COLUMNS.get(column)
 
     def variant_records(self) -> Iterator[VariantRecord]:
         spec_variants = {v.key: v for v in self.spec.variants} if self.spec else {}
-        labels = {key: label for key, label in PUBLISHED_VARIANTS.values()}
         for position, (column, key) in enumerate(self.columns.items()):
             variant = spec_variants.get(key)
             if variant is not None:
@@ -302,7 +295,7 @@ class _Checker:
                     variant.position,
                 )
             else:
-                label = column if column in self.variant_keys else labels.get(key, column)
+                label = column if column in self.variant_keys else VARIANT_LABELS.get(key, column)
                 yield VariantRecord(key, label, "", "", "", position)
 
     # countries and prompts --------------------------------------------------------------
@@ -316,7 +309,7 @@ class _Checker:
             for country in self.spec.countries:
                 if name.lower() in (country.name.lower(), country.code.lower()):
                     return country.code
-        return PUBLISHED_COUNTRIES.get(name.lower())
+        return PUBLISHED_CODES.get(name.lower())
 
     def prompt_id(self, code: str, prompt: str, row: dict) -> tuple[str, str]:
         """(prompt id, category): the CSV's, the spec's for the same text, or derived."""
