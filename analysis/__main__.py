@@ -49,6 +49,12 @@ def parser() -> argparse.ArgumentParser:
     )
     report.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     report.add_argument(
+        "--violins",
+        action="store_true",
+        help="also draw the ranks as violins, as the published figure does (the shape "
+        "between whole ranks is smoothing)",
+    )
+    report.add_argument(
         "--variant-order", help="comma-separated variant keys: order in tables and figures"
     )
     report.add_argument(
@@ -151,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.variant_order
         else None,
         headline=args.headline,
+        violins=args.violins,
     )
     started = time.perf_counter()
     try:

@@ -100,8 +100,12 @@ _EMPTY = "Not computed for this export (it lacks the data, or has a single count
 
 
 def analysis_figures(analysis: Analysis) -> list[str]:
-    """The names of the figures this report draws, in the order they are shown."""
-    return list(FIGURES)
+    """The names of the figures this report draws, in the order they are shown.
+
+    Ranks are whole numbers, so the violins (smoothed between ranks) are drawn only when
+    asked for, to compare with the published figure.
+    """
+    return [name for name in FIGURES if name != "violins" or analysis.options.violins]
 
 
 def _with_names(table: pd.DataFrame, r: Rankings, column: str) -> pd.DataFrame:

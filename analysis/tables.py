@@ -50,6 +50,7 @@ class ReportOptions:
     variant_order: Sequence[str] | None = None  # order in tables and figures
     headline: str | None = None  # "MODEL:BASELINE"; default last variant vs first
     figure_formats: Sequence[str] = ("png", "svg", "pdf")
+    violins: bool = False  # also draw the published figure's violins, for comparison
 
 
 Build = Callable[[Rankings, list[Tallies], ReportOptions], pd.DataFrame]

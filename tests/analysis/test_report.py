@@ -61,6 +61,7 @@ def built(tmp_path_factory):
             str(folder / "report"),
             "--bootstrap",
             "200",
+            "--violins",
         ],
         cwd=ROOT,
         capture_output=True,
@@ -95,6 +96,19 @@ def test_the_report_holds_markdown_html_every_figure_and_every_table(built):
         "left_out",
     ):
         assert f"tables/{table}.csv" in names
+
+
+def test_violins_are_drawn_only_when_asked_for(export_csv):
+    from analysis.export import read_export
+    from analysis.rankings import rankings_from_export
+    from analysis.tables import analyse
+
+    rankings = rankings_from_export(read_export(export_csv))
+    plain = analyse(rankings, FAST)
+    asked = analyse(rankings, ReportOptions(n_boot=200, violins=True))
+    assert "violins" not in document.analysis_figures(plain)
+    assert document.analysis_figures(asked)[-1] == "violins"
+    assert set(document.analysis_figures(plain)) | {"violins"} == set(FIGURES)
 
 
 def test_the_html_page_stands_alone_with_embedded_figures(built):
