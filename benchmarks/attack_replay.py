@@ -260,15 +260,50 @@ class Report:
         print(f"  {attack:<52} {happened:<58} {written!s:>6}  {verdict}", flush=True)
 
 
+@dataclass(frozen=True)
+class Attack:
+    """What every point of the replay shares; victim, page_action and ranks come from point 1."""
+
+    base: str
+    info: dict
+    rows: Rows
+    report: Report
+    options: argparse.Namespace
+    env: dict
+    victim: Browser  # enrolled in the main study, a ranking page open
+    page_action: str  # where the victim's open ranking page posts
+    ranks: dict[str, str]  # the answers to that page, by field name
+
+    @property
+    def main_id(self) -> str:
+        return self.info["studies"]["main"][0]
+
+    @property
+    def attention(self) -> dict:
+        return self.info["attention"]
+
+    @property
+    def api(self) -> dict[str, dict[str, str]]:
+        tokens = self.info["tokens"]
+        return {name: {"Authorization": f"Token {key}"} for name, key in tokens.items()}
+
+
 def replay(base: str, info: dict, rows: Rows, report: Report, options, env) -> None:
     """Every attack, in an order where none disturbs the next."""
-    import httpx
+    victim, page_action, ranks = victim_on_a_page(base, info["studies"]["main"][0])
+    attack = Attack(base, info, rows, report, options, env, victim, page_action, ranks)
+    replay_takeover(attack)  # 1
+    replay_malformed_numbers(attack)  # 2
+    replay_error_page(attack)  # 3
+    replay_admin_passwords(attack)  # 4, first half
+    replay_exports(attack)  # 5
+    replay_smaller_ones(attack)  # 7
+    replay_reservations(attack)  # 6
+    replay_api_tokens(attack)  # 4, second half: last, it blocks this address for the API
 
-    main_id = info["studies"]["main"][0]
-    attention = info["attention"]
-    api = {name: {"Authorization": f"Token {key}"} for name, key in info["tokens"].items()}
 
-    # 1. Takeover by recruit id: a second browser, and a link planted in a victim's browser.
+def victim_on_a_page(base: str, main_id: str) -> tuple[Browser, str, dict[str, str]]:
+    """The victim enrols and opens a ranking page: (browser, page action, ranks)."""
     victim = Browser(base)
     enrolled = victim.enrol(main_id, "?PROLIFIC_PID=victim01&STUDY_ID=s&SESSION_ID=x")
     if enrolled.status_code != 302:
@@ -278,13 +313,18 @@ def replay(base: str, info: dict, rows: Rows, report: Report, options, env) -> N
     page = victim.get(f"/s/{main_id}/rank/")
     if ACTION.search(page.text) is None:
         raise SystemExit(f"no ranking page for the victim: {page.status_code} {page.text[:500]}")
-    page_action = ACTION.search(page.text)[1]
+    ranks = {name: pos for name, _i, pos in SELECT.findall(page.text)}
+    return victim, ACTION.search(page.text)[1], ranks
+
+
+def replay_takeover(attack: Attack) -> None:
+    """1. Takeover by recruit id: a second browser, and a link planted in a victim's browser."""
+    base, main_id, rows, report = attack.base, attack.main_id, attack.rows, attack.report
     before = rows.counts()
     attacker = Browser(base)
     landing = attacker.get(f"/s/{main_id}/?PROLIFIC_PID=victim01")
     start = attacker.post(f"/s/{main_id}/", {"PROLIFIC_PID": "victim01"})
-    ranks = {name: pos for name, _i, pos in SELECT.findall(page.text)}
-    forged = attacker.post(page_action, ranks)
+    forged = attacker.post(attack.page_action, attack.ranks)
     report.add(
         "takeover: 2nd browser with the victim's PROLIFIC_PID",
         f"GET {landing.status_code}, Start {start.status_code}, answer {forged.status_code}",
@@ -293,9 +333,9 @@ def replay(base: str, info: dict, rows: Rows, report: Report, options, env) -> N
     )
     Browser(base).enrol(main_id, "?PROLIFIC_PID=attacker01")
     before = rows.counts()
-    planted = victim.get(f"/s/{main_id}/?PROLIFIC_PID=attacker01")
-    still_own = ACTION.search(victim.get(f"/s/{main_id}/rank/").text)
-    own = bool(still_own) and still_own[1] == page_action
+    planted = attack.victim.get(f"/s/{main_id}/?PROLIFIC_PID=attacker01")
+    still_own = ACTION.search(attack.victim.get(f"/s/{main_id}/rank/").text)
+    own = bool(still_own) and still_own[1] == attack.page_action
     report.add(
         "takeover: victim's browser opens attacker's link",
         f"GET {planted.status_code}; the victim's session still theirs: {own}",
@@ -303,36 +343,42 @@ def replay(base: str, info: dict, rows: Rows, report: Report, options, env) -> N
         planted.status_code == 409 and own,
     )
 
-    # 2. A 500 from participant input.
+
+def replay_malformed_numbers(attack: Attack) -> None:
+    """2. A 500 from participant input."""
     bad = {}
     for name, value in (("rank", "²"), ("page_ms", "²"), ("rank", "٣"), ("page_ms", "9" * 40)):
-        before = rows.counts()
-        override = {next(iter(ranks)): value} if name == "rank" else {"page_ms": value}
-        _page, response = victim.answer_page(main_id, attention, **override)
-        bad[f"{name}={value[:3]}"] = (response.status_code, rows.written(before))
-    report.add(
+        before = attack.rows.counts()
+        override = {next(iter(attack.ranks)): value} if name == "rank" else {"page_ms": value}
+        _page, response = attack.victim.answer_page(attack.main_id, attack.attention, **override)
+        bad[f"{name}={value[:3]}"] = (response.status_code, attack.rows.written(before))
+    attack.report.add(
         "malformed numbers (² ٣ 40 digits) in a ranking",
         ", ".join(f"{k}: {s}" for k, (s, _w) in bad.items()),
         sum(w for _s, w in bad.values()),
         all(s == 400 and w == 0 for s, w in bad.values()),
     )
 
-    # 3. Secrets on an error page (DEBUG is off in production; the filter is unit-tested).
-    missing = Browser(base).get("/s/no-such-study/")
+
+def replay_error_page(attack: Attack) -> None:
+    """3. Secrets on an error page (DEBUG is off in production; the filter is unit-tested)."""
+    missing = Browser(attack.base).get("/s/no-such-study/")
     leaked = [
         s
-        for s in ("DATABASE_URL", "SECRET_KEY", env.get("DJANGO_SECRET_KEY", "?"))
+        for s in ("DATABASE_URL", "SECRET_KEY", attack.env.get("DJANGO_SECRET_KEY", "?"))
         if s in missing.text
     ]
-    report.add(
+    attack.report.add(
         "error page shows settings or secrets",
         f"404 page {missing.status_code}, secrets shown: {leaked or 'none'}",
         0,
         missing.status_code == 404 and not leaked,
     )
 
-    # 4. Brute force: admin passwords, then API tokens.
-    guesser = Browser(base)
+
+def replay_admin_passwords(attack: Attack) -> None:
+    """4. Brute force, first half: admin passwords (API tokens come last)."""
+    guesser = Browser(attack.base)
     statuses = []
     for _ in range(100):
         guesser.get("/admin/login/")
@@ -346,82 +392,107 @@ def replay(base: str, info: dict, rows: Rows, report: Report, options, env) -> N
         "/admin/login/", {"username": "victim-admin", "password": PASSWORD, "next": "/admin/"}
     )
     first_lock = statuses.index(429) + 1 if 429 in statuses else None
-    report.add(
+    attack.report.add(
         "100 wrong admin passwords, then the right one",
         f"locked at failure {first_lock}; right password -> {right.status_code}",
         0,
-        first_lock == options.axes_limit and right.status_code == 429,
+        first_lock == attack.options.axes_limit and right.status_code == 429,
     )
-    # 5. Exports: 4 concurrent downloads, /healthz/ polled meanwhile; then a worker killed.
-    outcomes, elapsed, health_ms = concurrent_exports(base, api["researcher"])
+
+
+def replay_exports(attack: Attack) -> None:
+    """5. Exports: 4 concurrent downloads, /healthz/ polled meanwhile; then a worker killed."""
+    outcomes, elapsed, health_ms = concurrent_exports(attack.base, attack.api["researcher"])
     complete = sum(1 for o in outcomes if o["complete"])
     silent = sum(1 for o in outcomes if not o["complete"] and o["looks_complete"])
     worst = max(health_ms) if health_ms else float("nan")
-    report.add(
-        f"4 concurrent CSV exports of {options.export_rows:,} rows",
+    attack.report.add(
+        f"4 concurrent CSV exports of {attack.options.export_rows:,} rows",
         f"{complete}/4 complete ({outcomes[0]['rows']:,} rows each) in {elapsed:.0f} s; "
         f"silently cut {silent}; /healthz/ max {worst:.0f} ms",
         0,
         complete == 4 and silent == 0 and worst < 5000,
     )
-    killed = killed_download(base, api["researcher"], env)
-    report.add(
+    killed = killed_download(attack.base, attack.api["researcher"], attack.env)
+    attack.report.add(
         "export download killed mid-way (kill -9 the workers)",
         killed,
         0,
         killed.startswith(("client error", "complete")),
     )
 
-    # 7. The smaller ones.
-    login = Browser(base).get("/api/auth/login/")
-    report.add("/api/auth/login/", f"GET {login.status_code}", 0, login.status_code == 200)
+
+def replay_smaller_ones(attack: Attack) -> None:
+    """7. The smaller ones, in this order."""
+    replay_login_and_cache(attack)
+    replay_study_permissions(attack)
+    replay_admin_study_form(attack)
+    replay_oversized_input(attack)
+    replay_plain_http(attack)
+    replay_csv_injection(attack)
+
+
+def replay_login_and_cache(attack: Attack) -> None:
+    """7. /api/auth/login/ answers; production refuses to start without a shared cache."""
+    login = Browser(attack.base).get("/api/auth/login/")
+    attack.report.add("/api/auth/login/", f"GET {login.status_code}", 0, login.status_code == 200)
 
     no_cache = subprocess.run(
         [sys.executable, "manage.py", "check"],
         cwd=ROOT,
-        env={**env, "CACHE_URL": ""},
+        env={**attack.env, "CACHE_URL": ""},
         capture_output=True,
         text=True,
         timeout=120,
     )
-    report.add(
+    attack.report.add(
         "production started without CACHE_URL",
         "refused at start" if no_cache.returncode and "CACHE_URL" in no_cache.stderr else "started",
         0,
         no_cache.returncode != 0,
     )
 
+
+def replay_study_permissions(attack: Attack) -> None:
+    """7. Only change_participant, and a member of one study, reach no other study."""
+    import httpx
+
+    rows, api = attack.rows, attack.api
     other_id = rows.query(
         "SELECT p.public_id FROM survey_participant p JOIN survey_study s ON s.id = p.study_id "
         "WHERE s.slug = %s LIMIT 1",
         "main",
     )[0][0]
     before_excluded = rows.query("SELECT count(*) FROM survey_participant WHERE excluded")[0][0]
-    with httpx.Client(base_url=base, timeout=30, headers={"X-Forwarded-Proto": "https"}) as plain:
+    proto = {"X-Forwarded-Proto": "https"}
+    with httpx.Client(base_url=attack.base, timeout=30, headers=proto) as plain:
         url = f"/api/studies/main/participants/{other_id}/exclude/"
         exclude = plain.post(url, headers=api["changer"], json={"reason": "x"})
         member_other = plain.get("/api/studies/other/export/csv/", headers=api["member"])
         member_own = plain.get("/api/studies/main/progress/", headers=api["member"])
     changed = rows.query("SELECT count(*) FROM survey_participant WHERE excluded")[0][0]
-    report.add(
+    attack.report.add(
         "only change_participant: exclude in an unseen study",
         f"POST {exclude.status_code}",
         changed - before_excluded,
         exclude.status_code == 404 and changed == before_excluded,
     )
-    report.add(
+    attack.report.add(
         "member of one study reads another's export",
         f"other study {member_other.status_code}, own study {member_own.status_code}",
         0,
         member_other.status_code == 403 and member_own.status_code == 200,
     )
 
-    admin = Browser(base)
+
+def replay_admin_study_form(attack: Attack) -> None:
+    """7. The admin refuses a title naming SCoFT and a javascript: completion URL."""
+    admin = Browser(attack.base)
     admin.get("/admin/login/")
     logged_in = admin.post(
         "/admin/login/", {"username": "researcher", "password": PASSWORD, "next": "/admin/"}
     )
-    main_pk = info["studies"]["main"][1]
+    main_pk = attack.info["studies"]["main"][1]
     form = {
         "slug": "main",
         "title": "How well do SCoFT images show your culture?",
@@ -449,9 +520,10 @@ def replay(base: str, info: dict, rows: Rows, report: Report, options, env) -> N
         "_save": "Save",
     }
     edited = admin.post(f"/admin/survey/study/{main_pk}/change/", form)
-    title, url = rows.query("SELECT title, completion_url FROM survey_study WHERE slug = 'main'")[0]
+    query = "SELECT title, completion_url FROM survey_study WHERE slug = 'main'"
+    title, url = attack.rows.query(query)[0]
     refused = "would unblind them" in edited.text and "https://" in edited.text
-    report.add(
+    attack.report.add(
         "admin: title naming SCoFT, javascript: completion URL",
         f"login {logged_in.status_code}, POST {edited.status_code}, refused with the "
         f"reasons: {refused}; stored: {'SCoFT' in title or 'javascript' in url}",
@@ -459,46 +531,64 @@ def replay(base: str, info: dict, rows: Rows, report: Report, options, env) -> N
         "SCoFT" not in title and "javascript" not in url and refused,
     )
 
-    before = rows.counts()
-    big = upload_body(base, main_id, 100 * 1024 * 1024)
-    report.add(
+
+def replay_oversized_input(attack: Attack) -> None:
+    """7. A 100 MiB upload to the landing page, and a 90-megapixel image to import_batch."""
+    before = attack.rows.counts()
+    big = upload_body(attack.base, attack.main_id, 100 * 1024 * 1024)
+    attack.report.add(
         "100 MiB multipart POST to the landing page",
         big,
-        rows.written(before),
-        big.startswith("413") and rows.written(before) == 0,
+        attack.rows.written(before),
+        big.startswith("413") and attack.rows.written(before) == 0,
     )
 
-    imported = import_large_image(env)
-    report.add("import a 90-megapixel image", imported, 0, imported.startswith("refused"))
+    imported = import_large_image(attack.env)
+    attack.report.add("import a 90-megapixel image", imported, 0, imported.startswith("refused"))
 
-    with httpx.Client(base_url=base, timeout=30) as plain:
+
+def replay_plain_http(attack: Attack) -> None:
+    """7. Without the proxy header: /healthz/ answers, every other page redirects to HTTPS."""
+    import httpx
+
+    with httpx.Client(base_url=attack.base, timeout=30) as plain:
         health = plain.get("/healthz/")
         page_http = plain.get("/")
-    report.add(
+    attack.report.add(
         "/healthz/ over plain HTTP (no proxy header)",
         f"/healthz/ {health.status_code}, / {page_http.status_code}",
         0,
         health.status_code == 200 and page_http.status_code == 301,
     )
 
-    participant = rows.query(
+
+def replay_csv_injection(attack: Attack) -> None:
+    """7. A formula as exclusion reason is quoted in the CSV export."""
+    import httpx
+
+    participant = attack.rows.query(
         "SELECT p.public_id FROM survey_participant p JOIN survey_study s ON s.id = p.study_id "
         "WHERE s.slug = 'main' AND p.recruit_id = 'victim01'"
     )[0][0]
-    victim.answer_page(main_id, attention)  # rankings, so the export has rows
-    with httpx.Client(base_url=base, timeout=60, headers={"X-Forwarded-Proto": "https"}) as plain:
+    attack.victim.answer_page(attack.main_id, attack.attention)  # rankings, so the export has rows
+    researcher = attack.api["researcher"]
+    proto = {"X-Forwarded-Proto": "https"}
+    with httpx.Client(base_url=attack.base, timeout=60, headers=proto) as plain:
         url = f"/api/studies/main/participants/{participant}/exclude/"
-        plain.post(url, headers=api["researcher"], json={"reason": '=HYPERLINK("http://x","y")'})
-        export = plain.get("/api/studies/main/export/csv/", headers=api["researcher"])
+        plain.post(url, headers=researcher, json={"reason": '=HYPERLINK("http://x","y")'})
+        export = plain.get("/api/studies/main/export/csv/", headers=researcher)
     reasons = {r["exclusion_reason"] for r in csv.DictReader(io.StringIO(export.text))} - {""}
-    report.add(
+    attack.report.add(
         "exclusion reason '=HYPERLINK(...)' in the CSV export",
         f"cells: {sorted(reasons)}",
         0,
         bool(reasons) and all(r.startswith("'") for r in reasons),
     )
 
-    # 6. Reservations and over-admission (point 6, the assignment work): as it is now.
+
+def replay_reservations(attack: Attack) -> None:
+    """6. Reservations and over-admission (point 6, the assignment work): as it is now."""
+    base, info, rows, report = attack.base, attack.info, attack.rows, attack.report
     hold_id = info["studies"][info["hold"]][0]
     for number in range(8):
         bot = Browser(base)
@@ -526,7 +616,7 @@ def replay(base: str, info: dict, rows: Rows, report: Report, options, env) -> N
         browser = Browser(base)
         if browser.enrol(burst_id, f"?PROLIFIC_PID=burst{number}", country="BR").status_code != 302:
             return False
-        _page, submitted = browser.answer_page(burst_id, attention)
+        _page, submitted = browser.answer_page(burst_id, attack.attention)
         return submitted is not None and submitted.status_code == 302
 
     with concurrent.futures.ThreadPoolExecutor(20) as pool:
@@ -538,17 +628,22 @@ def replay(base: str, info: dict, rows: Rows, report: Report, options, env) -> N
         answers <= 2,
     )
 
-    # Last: the wrong tokens block this address for the API for a minute.
+
+def replay_api_tokens(attack: Attack) -> None:
+    """4. Brute force, second half; last: the wrong tokens block this address for a minute."""
+    import httpx
+
     tokens = []
     started = time.perf_counter()
-    with httpx.Client(base_url=base, timeout=30, headers={"X-Forwarded-Proto": "https"}) as plain:
+    proto = {"X-Forwarded-Proto": "https"}
+    with httpx.Client(base_url=attack.base, timeout=30, headers=proto) as plain:
         for number in range(200):
             header = {"Authorization": f"Token {number:040x}"}
             tokens.append(plain.get("/api/studies/", headers=header).status_code)
-        after = plain.get("/api/studies/", headers=api["researcher"]).status_code
+        after = plain.get("/api/studies/", headers=attack.api["researcher"]).status_code
     seconds = time.perf_counter() - started
     throttled = tokens.index(429) + 1 if 429 in tokens else None
-    report.add(
+    attack.report.add(
         "200 wrong API tokens, then the right one",
         f"429 from request {throttled} ({seconds:.1f} s); right token -> {after}",
         0,
