@@ -1,7 +1,8 @@
 """The rankings export (docs/ARCHITECTURE.md, "Rankings export") as CSV or Parquet, streamed.
 
 One row per participant x image set x survey item x variant, plus three columns the
-analysis reads when present: ``excluded``, ``exclusion_reason`` and ``variant_label``.
+analysis reads when present: ``excluded``, ``exclusion_reason``, ``variant_label`` and
+``country_name`` (the country's name, for the report).
 Excluded participants and failed attention checks are flagged, never dropped: the
 analysis decides whom to leave out.
 
@@ -67,6 +68,7 @@ SCHEMA = pa.schema(
         ("excluded", pa.bool_()),
         ("exclusion_reason", pa.string()),
         ("variant_label", pa.string()),
+        ("country_name", pa.string()),
     ]
 )
 assert tuple(SCHEMA.names) == COLUMNS, "the Parquet schema must follow EXPORT_COLUMNS"

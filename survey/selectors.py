@@ -217,6 +217,7 @@ EXPORT_COLUMNS = (
     "excluded",
     "exclusion_reason",
     "variant_label",
+    "country_name",
 )
 
 
@@ -239,6 +240,7 @@ EXPORT_SOURCES = {
     "excluded": "page__participant__excluded",
     "exclusion_reason": "page__participant__exclusion_reason",
     "variant_label": "page_image__image__variant__label",
+    "country_name": "page__participant__country__name",
 }
 
 

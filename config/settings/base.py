@@ -70,6 +70,8 @@ AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_HOURS", default=1.0)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
+# No start-up banner on every management command; lockouts are still logged.
+AXES_VERBOSE = False
 # Client addresses for lockouts and the API's token throttle (config/clients.py): set
 # CLIENT_BEHIND_PROXY=true only behind a proxy that appends to X-Forwarded-For.
 CLIENT_BEHIND_PROXY = env.bool("CLIENT_BEHIND_PROXY", default=False)

@@ -49,7 +49,9 @@ def csv_of(study, **kwargs) -> list[dict]:
 
 
 def test_export_has_the_contract_columns_then_the_three_flags(study):
-    assert list(COLUMNS) == [*CONTRACT_5, "excluded", "exclusion_reason", "variant_label"]
+    assert list(COLUMNS) == [
+        *CONTRACT_5, "excluded", "exclusion_reason", "variant_label", "country_name",
+    ]  # fmt: skip
     header = next(iter(export_stream(study=study, file_format="csv"))).decode()
     assert header.strip().split(",") == list(COLUMNS)
 
