@@ -20,19 +20,11 @@ from .models import AttentionCheck, Page, Participant, Study
 NO_COUNTRY = ""  # the row of participants who have not chosen a country yet
 
 
-@dataclass
-class CountryProgress:
-    """One country's row: participants and their pages."""
+class _ImageSetTotals:
+    """Totals over ``self.image_sets``, shared by a country's row and the whole study."""
 
-    code: str
-    name: str
-    started: int = 0
-    completed: int = 0
-    excluded: int = 0
-    attention_failed: int = 0
-    pages_answered: int = 0
-    median_page_ms: int | None = None
-    image_sets: list["ImageSetProgress"] = field(default_factory=list)
+    image_sets: list["ImageSetProgress"]
+    median_page_ms: int | None
 
     @property
     def median_page_minutes(self) -> float | None:
@@ -53,6 +45,21 @@ class CountryProgress:
     @property
     def answers_wanted(self) -> int:
         return sum(image_set.target for image_set in self.image_sets)
+
+
+@dataclass
+class CountryProgress(_ImageSetTotals):
+    """One country's row: participants and their pages."""
+
+    code: str
+    name: str
+    started: int = 0
+    completed: int = 0
+    excluded: int = 0
+    attention_failed: int = 0
+    pages_answered: int = 0
+    median_page_ms: int | None = None
+    image_sets: list["ImageSetProgress"] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -73,7 +80,7 @@ class ImageSetProgress:
 
 
 @dataclass
-class StudyProgress:
+class StudyProgress(_ImageSetTotals):
     """Everything on the progress page of one study."""
 
     study: Study
@@ -92,26 +99,6 @@ class StudyProgress:
     @property
     def attention_failed(self) -> int:
         return sum(country.attention_failed for country in self.countries)
-
-    @property
-    def answers(self) -> int:
-        return sum(image_set.answers for image_set in self.image_sets)
-
-    @property
-    def all_answers(self) -> int:
-        return sum(image_set.all_answers for image_set in self.image_sets)
-
-    @property
-    def answers_wanted(self) -> int:
-        return sum(image_set.target for image_set in self.image_sets)
-
-    @property
-    def image_sets_reached(self) -> int:
-        return sum(image_set.reached for image_set in self.image_sets)
-
-    @property
-    def median_page_minutes(self) -> float | None:
-        return None if self.median_page_ms is None else self.median_page_ms / 60_000
 
     @property
     def excluded(self) -> int:
