@@ -63,6 +63,22 @@ def make_variants(study_slug):
     ]
 
 
+def add_image(image_set, variant, data: bytes, *, size: int, sha256: str) -> GeneratedImage:
+    """One variant's image of an image set, stored as ``<variant>-<prompt id>.png``."""
+    image = GeneratedImage(
+        image_set=image_set,
+        variant=variant,
+        sha256=sha256,
+        width=size,
+        height=size,
+        seed=image_set.seed,
+        base_model=variant.base_model,
+    )
+    image.file.save(f"{variant.key}-{image_set.prompt_id}.png", ContentFile(data), save=False)
+    image.save()
+    return image
+
+
 def make_image_sets(study_slug, country_code, count, variants=None, seed=1024):
     """``count`` image sets of one country, one tiny image per variant."""
     variants = variants or make_variants(study_slug)
@@ -80,19 +96,7 @@ def make_image_sets(study_slug, country_code, count, variants=None, seed=1024):
             data = png_bytes(
                 (40 * shade, 80, 200 - number), variant_key=variant.key, label=variant.label
             )
-            image = GeneratedImage(
-                image_set=image_set,
-                variant=variant,
-                sha256="0" * 64,
-                width=8,
-                height=8,
-                seed=seed,
-                base_model=variant.base_model,
-            )
-            image.file.save(
-                f"{variant.key}-{image_set.prompt_id}.png", ContentFile(data), save=False
-            )
-            image.save()
+            add_image(image_set, variant, data, size=8, sha256="0" * 64)
         sets.append(image_set)
     # As registration does (generation.services.register): participant copies per set.
     participant_copies_make(study_slug=study_slug, image_format=ImageFormat())

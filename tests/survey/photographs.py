@@ -10,14 +10,13 @@ import io
 from functools import lru_cache
 from importlib import resources
 
-from django.core.files.base import ContentFile
 from PIL import Image, ImageOps
 
-from generation.models import GeneratedImage, ImageSet
+from generation.models import ImageSet
 from generation.services.copies import participant_copies_make
 from study.spec import ImageFormat
 
-from .factories import make_variants
+from .factories import add_image, make_variants
 
 # Colour photographs in skimage/data: an astronaut, a cat, a cup of coffee, a rocket,
 # a motorcycle, and a galaxy field.
@@ -58,21 +57,13 @@ def make_photograph_sets(study_slug, country_code, count=1, variants=None, seed=
         )
         for slot, variant in enumerate(variants):
             name = PHOTOGRAPHS[(number + slot) % len(PHOTOGRAPHS)]
-            image = GeneratedImage(
-                image_set=image_set,
-                variant=variant,
+            add_image(
+                image_set,
+                variant,
+                photograph_png(name),
+                size=SIZE,
                 sha256=f"{number:032d}{slot:032d}",
-                width=SIZE,
-                height=SIZE,
-                seed=seed,
-                base_model=variant.base_model,
             )
-            image.file.save(
-                f"{variant.key}-{image_set.prompt_id}.png",
-                ContentFile(photograph_png(name)),
-                save=False,
-            )
-            image.save()
         sets.append(image_set)
     # As registration does (generation.services.register): participant copies per set.
     participant_copies_make(study_slug=study_slug, image_format=ImageFormat())
