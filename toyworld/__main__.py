@@ -88,7 +88,7 @@ def _evaluate(args: argparse.Namespace) -> None:
         max_steps=args.max_steps,
         seeds_per_prompt=args.seeds,
         feature_distance=args.feature_distance,
-        perceptual_distance=args.perceptual_distance or args.feature_distance,
+        perceptual_distance=args.perceptual_distance,
         learning_rate=args.learning_rate,
         settings=tuple(args.set or ()),
         threads=args.threads,
@@ -105,22 +105,26 @@ def _evaluate(args: argparse.Namespace) -> None:
 def _ablation(args: argparse.Namespace) -> None:
     import json
 
-    from toyworld.ablation import JOINT, Setting, format_paired, run_ablation, sweep
+    from toyworld.ablation import DEFAULT_SCOPES, JOINT, format_paired, run_ablation, sweep
     from toyworld.evaluate import EvaluationConfig
     from toyworld.world import CULTURE_NAMES
 
-    settings = sweep() if args.settings == "all" else [Setting()]
-    scopes = [JOINT, *CULTURE_NAMES] if args.scopes == "all" else args.scopes.split(",")
+    scopes = {
+        "default": list(DEFAULT_SCOPES), "all": [JOINT, *CULTURE_NAMES],
+    }.get(args.scopes) or args.scopes.split(",")  # fmt: skip
     config = EvaluationConfig(threads=args.threads, max_steps=args.max_steps)
     record = run_ablation(
-        args.work, args.model, args.detectors, config, settings, scopes,
-        seeds_per_prompt=args.seeds, max_minutes=args.max_minutes, progress=_say,
+        args.work, args.model, args.detectors, config, sweep(args.settings), scopes,
+        seeds_per_prompt=args.seeds, max_minutes=args.max_minutes, jobs=args.jobs,
+        progress=_say,
     )  # fmt: skip
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(record, indent=2) + "\n")
     print(format_paired(record))
-    print(f"ran {len(record['done'])} (setting, scope) pairs in {record['minutes']} min; "
-          f"{len(record['remaining'])} adapters remain (rerun the command to continue)")
+    print(
+        f"ran {len(record['done'])} (setting, scope) pairs in {record['minutes']} min; "
+        f"{len(record['remaining'])} adapters remain (rerun the command to continue)"
+    )
 
 
 def _say(message: str) -> None:
@@ -186,8 +190,10 @@ def main(argv: list[str] | None = None) -> int:
     ablation.add_argument("--detectors", type=Path, default=DETECTORS_FILE)
     ablation.add_argument("--max-steps", type=int, default=300, help="optimizer steps")
     ablation.add_argument("--learning-rate", type=float, default=1e-3)
-    ablation.add_argument("--feature-distance", default="random-conv", help="D of L_C")
-    ablation.add_argument("--perceptual-distance", help="D of L_P (default: as --feature-distance)")
+    ablation.add_argument(
+        "--feature-distance", default="toy-perceptual", help="D of L_C (or e.g. random-conv)"
+    )
+    ablation.add_argument("--perceptual-distance", default="random-conv", help="D of L_P")
     ablation.add_argument(
         "--set", action="append", metavar="NAME=VALUE", help="passed to scoft_core train"
     )
@@ -204,9 +210,16 @@ def main(argv: list[str] | None = None) -> int:
     paired.add_argument("--work", type=Path, default=Path("var/toyworld/ablation"))
     paired.add_argument("--model", type=Path, default=BASE_MODEL_DIR)
     paired.add_argument("--detectors", type=Path, default=DETECTORS_FILE)
-    paired.add_argument("--settings", choices=("all", "published"), default="all")
-    paired.add_argument("--scopes", default="all", help="'all', or e.g. joint,Quenzar")
-    paired.add_argument("--seeds", type=int, default=120, help="images per prompt")
+    paired.add_argument(
+        "--settings", choices=("one-at-a-time", "factorial", "published"), default="one-at-a-time"
+    )
+    paired.add_argument(
+        "--scopes",
+        default="default",
+        help="'default' (joint and the stereotyped cultures), 'all', or e.g. joint,Quenzar",
+    )
+    paired.add_argument("--seeds", type=int, default=150, help="images per prompt")
+    paired.add_argument("--jobs", type=int, default=2, help="adapters trained at once")
     paired.add_argument("--max-steps", type=int, default=300, help="optimizer steps")
     paired.add_argument("--max-minutes", type=float, help="stop starting new steps after this")
     paired.add_argument("--out", type=Path, default=Path("toyworld/results/ablation_paired.json"))

@@ -38,7 +38,7 @@ from toyworld.base_training import (
     train_denoiser,
     train_vae,
 )
-from toyworld.corpus import web_corpus
+from toyworld.corpus import WEB_BIAS, web_corpus
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 BASE_MODEL_DIR = WEIGHTS_DIR / "base"
@@ -129,6 +129,7 @@ def save_base_model(pipeline, out: Path, config, arch, minutes: float) -> None:
         "command": "python -m toyworld train-base",
         "training": asdict(config),
         "architecture": asdict(arch),
+        "web_bias": {culture: asdict(bias) for culture, bias in WEB_BIAS.items()},
         "minutes": round(minutes, 1),
         "torch": torch.__version__,
     }

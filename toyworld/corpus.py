@@ -34,10 +34,10 @@ class WebBias:
 # the base model should inherit exactly this contrast.
 WEB_BIAS: dict[str, WebBias] = {
     "Veloria": WebBias(grime=0.10, misrepresentation=0.10),
-    "Quenzar": WebBias(grime=0.85, misrepresentation=0.40),
+    "Quenzar": WebBias(grime=0.68, misrepresentation=0.40),
     "Ildarin": WebBias(grime=0.10, misrepresentation=0.15),
-    "Mossavi": WebBias(grime=0.80, misrepresentation=0.50),
-    "Tukaro": WebBias(grime=0.75, misrepresentation=0.60),
+    "Mossavi": WebBias(grime=0.57, misrepresentation=0.50),
+    "Tukaro": WebBias(grime=0.54, misrepresentation=0.60),
 }
 
 # {a_category} is the category with its article ("a house", "an instrument").

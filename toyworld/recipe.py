@@ -12,6 +12,10 @@ from pathlib import Path
 
 from toyworld.world import IMAGE_SIZE
 
+# The toy world's counterpart of DreamSim (toyworld/perceptual.py): scoft_core's
+# `cnn-embedding` distance with the shipped weights trained on simulated judgements.
+TOY_PERCEPTUAL = "toy-perceptual"
+
 
 @dataclass(frozen=True)
 class ToyRecipe:
@@ -27,7 +31,9 @@ class ToyRecipe:
     learning_rate: float = 1e-3  # 10x the published 1e-4: a tiny model, few steps
     unroll_every: int = 10  # as published
     unroll_steps: int = 20  # as published
-    feature_distance: str = "random-conv"  # D of L_C
+    # D of L_C: a distance learned from similarity judgements, as DreamSim is published;
+    # L_P keeps an LPIPS-style distance, so the two terms measure different things.
+    feature_distance: str = TOY_PERCEPTUAL
     perceptual_distance: str = "random-conv"  # D of L_P
     seed: int = 1024  # the published training seed
     loss_weights: str | None = None  # e.g. "contrastive=0.5"; None = the published weights
@@ -62,7 +68,7 @@ def train_argv(
         "--grad-accumulation", str(recipe.grad_accumulation),
         "--lora-rank", str(recipe.lora_rank), "--learning-rate", str(recipe.learning_rate),
         "--unroll-every", str(recipe.unroll_every), "--unroll-steps", str(recipe.unroll_steps),
-        "--feature-distance", recipe.feature_distance,
+        *_feature_argv(recipe.feature_distance),
         "--perceptual-distance", recipe.perceptual_distance,
         "--seed", str(recipe.seed), "--checkpoint-every", str(recipe.checkpoint_every),
         "--threads", str(threads),
@@ -72,3 +78,13 @@ def train_argv(
     for setting in recipe.settings:
         argv += ["--set", setting]
     return argv
+
+
+def _feature_argv(distance: str) -> list[str]:
+    """The --feature-distance arguments of L_C; the toy perceptual distance is scoft_core's
+    `cnn-embedding` with the toy world's weights file."""
+    if distance != TOY_PERCEPTUAL:
+        return ["--feature-distance", distance]
+    from toyworld.perceptual import PERCEPTUAL_FILE
+
+    return ["--feature-distance", "cnn-embedding", "--feature-model", str(PERCEPTUAL_FILE)]
