@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import shutil
 from pathlib import Path
 
@@ -22,6 +23,11 @@ from scoft_core.adapters import load_adapter_into, save_adapter
 from scoft_core.losses import TERM_NAMES
 from scoft_core.variants import TrainingConfig, config_from_dict, config_to_dict
 from study.names import LORA_WEIGHTS_FILE, VARIANT_FILE
+
+# accelerate logs three INFO lines per checkpoint (optimizer, scheduler, random states);
+# where a host application logs INFO (the demo's Django settings do) they bury the
+# progress bars. The checkpoint folder is this module's to report.
+logging.getLogger("accelerate.checkpointing").setLevel(logging.WARNING)
 
 RUN_FILE = "training_config.json"
 LOSS_LOG = "loss_log.csv"

@@ -33,8 +33,11 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 from django.conf import settings
+from django.core.files import File
+from django.core.files.storage import default_storage
 from django.db.models import Exists, OuterRef
 from django.http import FileResponse
+from django.utils import timezone
 
 from . import selectors
 from .models import AttentionCheck, Study
@@ -43,6 +46,7 @@ FORMATS = ("csv", "parquet")
 CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "parquet": "application/vnd.apache.parquet"}
 # Rows read from the database and written per step; one Parquet row group each.
 CHUNK_SIZE = 20_000
+EXPORTS_FOLDER = "exports"  # in the media storage: the local disk or the object store
 
 ERROR_UNKNOWN_FORMAT = "The export format {format!r} is not offered; choose csv or parquet."
 ERROR_OUT_IS_FOLDER = "{path} is a folder; give the path of the export file to write."
@@ -223,6 +227,7 @@ class ExportResult:
     rows: int
     size: int
     sha256: str = ""
+    stored_name: str = ""  # the name in the media storage, for an export stored there
 
 
 def _write(*, study: Study, file_format: str, target, chunk_size: int) -> ExportResult:
@@ -270,6 +275,30 @@ def rankings_export_write(
         Path(temporary).unlink(missing_ok=True)
         raise
     return ExportResult(path=out, rows=result.rows, size=result.size, sha256=result.sha256)
+
+
+def rankings_export_store(
+    *, study: Study, file_format: str, chunk_size: int = CHUNK_SIZE, storage=None
+) -> ExportResult:
+    """Save the export in the media storage (MEDIA_ROOT, or the object store when one is
+    configured) as ``exports/<study>-rankings-<UTC time>.<format>``.
+
+    The export is built in a temporary file first and saved in one piece, so the stored
+    file is complete or absent; each export gets a name of its own (the storage adds a
+    suffix if two land in the same second), so an earlier export is never replaced.
+    """
+    if file_format not in FORMATS:
+        raise ExportError(ERROR_UNKNOWN_FORMAT.format(format=file_format))
+    storage = storage or default_storage
+    with tempfile.TemporaryFile(dir=settings.EXPORT_SPOOL_DIR) as spool:
+        result = _write(study=study, file_format=file_format, target=spool, chunk_size=chunk_size)
+        spool.seek(0)
+        stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
+        name = f"{EXPORTS_FOLDER}/{study.slug}-rankings-{stamp}.{file_format}"
+        stored = storage.save(name, File(spool, name=name))
+    return ExportResult(
+        path=None, rows=result.rows, size=result.size, sha256=result.sha256, stored_name=stored
+    )
 
 
 def export_response(

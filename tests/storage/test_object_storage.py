@@ -69,6 +69,20 @@ def test_a_bad_endpoint_is_named(settings, s3_endpoint):
 
 
 @pytest.mark.django_db
+def test_an_export_is_saved_on_the_store(object_storage, settings):
+    from survey.export import export_stream, rankings_export_store
+    from tests.survey.answered import china_and_india
+
+    study = china_and_india(sets_per_country=1, pages=1, answers=1)
+    result = rankings_export_store(study=study, file_format="csv")
+    assert result.stored_name.startswith(f"exports/{study.slug}-rankings-")
+    assert not (Path(settings.MEDIA_ROOT) / result.stored_name).exists()  # not on the disk
+    with object_storage.open(result.stored_name) as handle:
+        assert handle.read() == b"".join(export_stream(study=study, file_format="csv"))
+    assert object_storage.size(result.stored_name) == result.size
+
+
+@pytest.mark.django_db
 def test_registration_uploads_the_sources_and_the_copies_to_the_store(object_storage, settings):
     from generation.models import GeneratedImage
     from generation.services.register import image_sets_register

@@ -168,6 +168,33 @@ def test_export_rankings_writes_csv_and_parquet_files(study, ready_participant, 
     assert pq.read_table(tmp_path / "r.parquet").num_rows == 48
 
 
+def test_export_rankings_to_storage_saves_a_new_complete_file_each_time(
+    study, ready_participant, tmp_path, settings, monkeypatch
+):
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    answer_pages(ready_participant(study, "CN", recruit(1)))
+    call_command("export_rankings", study.slug, "--out", tmp_path / "r.csv", stdout=io.StringIO())
+    out = io.StringIO()
+    call_command("export_rankings", study.slug, "--to-storage", stdout=out)
+    call_command("export_rankings", study.slug, "--to-storage", stdout=io.StringIO())
+    stored = sorted((tmp_path / "media" / export.EXPORTS_FOLDER).iterdir())
+    assert len(stored) == 2 and all(p.name.startswith(f"{study.slug}-rankings-") for p in stored)
+    assert stored[0].read_bytes() == (tmp_path / "r.csv").read_bytes()
+    assert f"to the media storage as exports/{stored[0].name}" in out.getvalue() or (
+        f"exports/{stored[1].name}" in out.getvalue()
+    )
+
+    # A failure while building stores nothing.
+    def failing_rows(**kwargs):
+        yield from []
+        raise ConnectionError("database went away")
+
+    monkeypatch.setattr(export, "export_rows", failing_rows)
+    with pytest.raises(ConnectionError):
+        export.rankings_export_store(study=study, file_format="parquet")
+    assert len(list((tmp_path / "media" / export.EXPORTS_FOLDER).iterdir())) == 2
+
+
 def test_an_interrupted_export_leaves_the_previous_file_and_no_temporary_file(
     study, ready_participant, tmp_path, monkeypatch
 ):

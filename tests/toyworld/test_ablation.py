@@ -91,7 +91,8 @@ def test_a_time_boxed_run_reports_what_remains_and_a_rerun_finishes_it(tmp_path)
     stopped = run_ablation(*args, seeds_per_prompt=1, max_minutes=0, progress=lambda m: None)
     assert stopped["done"] == [] and len(stopped["remaining"]) == 3
     assert stopped["remaining"][0] == "Quenzar/scoft-m"
-    record = run_ablation(*args, seeds_per_prompt=1, progress=lambda m: None)
+    # The rerun trains in two worker processes, as the command line does by default.
+    record = run_ablation(*args, seeds_per_prompt=1, jobs=2, progress=lambda m: None)
     assert record["remaining"] == [] and len(record["done"]) == 1
     pooled = record["done"][0]["pairs"]["scoft-mpc - scoft-mp"]["stereotype"]["pooled"]
     assert pooled["low"] <= pooled["value"] <= pooled["high"]

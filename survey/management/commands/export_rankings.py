@@ -1,9 +1,16 @@
-"""manage.py export_rankings STUDY --format csv|parquet --out FILE: the rankings export."""
+"""manage.py export_rankings STUDY --format csv|parquet (--out FILE | --to-storage): the
+rankings export, to a file or to the media storage (the object store when configured)."""
 
 from django.core.management.base import BaseCommand, CommandError
 
 from survey import selectors
-from survey.export import CHUNK_SIZE, FORMATS, ExportError, rankings_export_write
+from survey.export import (
+    CHUNK_SIZE,
+    FORMATS,
+    ExportError,
+    rankings_export_store,
+    rankings_export_write,
+)
 from survey.models import Study
 
 ERROR_STUDY_UNKNOWN = "There is no study {slug!r}; the studies are: {known}."
@@ -29,21 +36,35 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("study", help="The study's slug.")
         parser.add_argument("--format", choices=FORMATS, default="csv", dest="file_format")
-        parser.add_argument("--out", required=True, help="The file to write (replaced).")
+        target = parser.add_mutually_exclusive_group(required=True)
+        target.add_argument("--out", help="The file to write (replaced).")
+        target.add_argument(
+            "--to-storage",
+            action="store_true",
+            help="Save it in the media storage (the object store when one is configured) "
+            "under exports/, with a new name each time.",
+        )
         parser.add_argument(
             "--chunk-size", type=int, default=CHUNK_SIZE, help="Rows read and written per step."
         )
 
-    def handle(self, *args, study, file_format, out, chunk_size, **options):
+    def handle(self, *args, study, file_format, out, to_storage, chunk_size, **options):
         if chunk_size < 1:
             raise CommandError("--chunk-size must be at least 1.")
+        found = study_or_error(study)
         try:
-            result = rankings_export_write(
-                study=study_or_error(study), file_format=file_format, out=out, chunk_size=chunk_size
-            )
+            if to_storage:
+                result = rankings_export_store(
+                    study=found, file_format=file_format, chunk_size=chunk_size
+                )
+            else:
+                result = rankings_export_write(
+                    study=found, file_format=file_format, out=out, chunk_size=chunk_size
+                )
         except ExportError as error:
             raise CommandError(str(error)) from error
+        where = f"the media storage as {result.stored_name}" if to_storage else result.path
         self.stdout.write(
-            f"Wrote {result.rows} ranked images of study {study!r} to {result.path} "
+            f"Wrote {result.rows} ranked images of study {study!r} to {where} "
             f"({file_format}, {result.size} bytes, sha256 {result.sha256})."
         )
