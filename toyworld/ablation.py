@@ -171,7 +171,9 @@ def train_variant(
     output = adapter_dir(work, setting, scope, variant)
     if (output / VARIANT_FILE).is_file():
         return output
-    argv = train_argv(_recipe(config, setting), community, output, base_model, variant, 1)
+    argv = train_argv(
+        _recipe(config, setting), community, output, base_model, variant, config.threads
+    )
     scoft_core_command([*argv, "--quiet"])
     return output
 
@@ -242,14 +244,14 @@ class Job:
         return (self.adapter / "measured.npz").exists()
 
 
-def run_job(job: Job, work: Path, base_model: Path, detectors_file: Path, config) -> str:
+def run_job(
+    job: Job, work: Path, base_model: Path, detectors_file: Path, config: EvaluationConfig
+) -> str:
     """Train and measure one adapter; in a worker process, or in this one."""
     import torch
 
     torch.set_num_threads(config.threads)
-    train_variant(
-        work, job.community, base_model, config, job.setting, job.scope, job.variant
-    )  # fmt: skip
+    train_variant(work, job.community, base_model, config, job.setting, job.scope, job.variant)
     measure_variant(job.adapter, base_model, Detectors.load(detectors_file), job.rows)
     return job.name
 
