@@ -289,6 +289,9 @@ def run_ablation(
     (each with `config.threads` torch threads); with 1 they run in this process.
     """
     started = time.time()
+    for scope in scopes:  # a typo is reported before minutes of negatives, not after
+        if scope != JOINT and scope not in CULTURE_NAMES:
+            raise ValueError(UNKNOWN_SCOPE.format(name=scope, known=", ".join(CULTURE_NAMES)))
     Detectors.load(detectors_file)  # fail early, before any training
     work.mkdir(parents=True, exist_ok=True)
     full = prepare_community(work, base_model, replace(config, threads=max(jobs, 1)))

@@ -80,6 +80,12 @@ def test_a_culture_scope_is_that_cultures_rows_of_the_full_set(tmp_path):
     with pytest.raises(ValueError) as error:
         scope_community(tmp_path / "work", full, "Atlantis")
     assert str(error.value).startswith(UNKNOWN_SCOPE.format(name="Atlantis", known="")[:30])
+    # The command checks its scopes before it writes anything.
+    config = EvaluationConfig()
+    with pytest.raises(ValueError, match="Unknown scope 'Atlantis'"):
+        run_ablation(tmp_path / "fresh", BASE_MODEL_DIR, DETECTORS_FILE, config, [Setting()],
+                     ["joint", "Atlantis"], seeds_per_prompt=1)  # fmt: skip
+    assert not (tmp_path / "fresh").exists()
 
 
 def test_a_time_boxed_run_reports_what_remains_and_a_rerun_finishes_it(tmp_path):
