@@ -123,14 +123,19 @@ def paired_difference(first: np.ndarray, second: np.ndarray) -> Estimate:
     return Estimate(mean, mean - half, mean + half)
 
 
+def check_scope(scope: str) -> None:
+    """Raise ValueError naming the scopes there are, unless `scope` is one of them."""
+    if scope != JOINT and scope not in CULTURE_NAMES:
+        raise ValueError(UNKNOWN_SCOPE.format(name=scope, known=", ".join(CULTURE_NAMES)))
+
+
 def scope_community(work: Path, full: Path, scope: str) -> Path:
     """The community set of one scope: the full set, or a folder of one culture's rows of
     it, with its images and negatives linked (or copied) in, since a data set's paths
     stay inside its folder."""
+    check_scope(scope)
     if scope == JOINT:
         return full
-    if scope not in CULTURE_NAMES:
-        raise ValueError(UNKNOWN_SCOPE.format(name=scope, known=", ".join(CULTURE_NAMES)))
     folder = work / "community" / scope.lower()
     if (folder / "metadata.jsonl").exists():
         return folder
@@ -163,19 +168,13 @@ def _recipe(config: EvaluationConfig, setting: Setting) -> EvaluationConfig:
     )
 
 
-def train_variant(
-    work: Path, community: Path, base_model: Path, config: EvaluationConfig,
-    setting: Setting, scope: str, variant: str,
-) -> Path:  # fmt: skip
-    """One adapter (reused when finished, resumed when interrupted)."""
-    output = adapter_dir(work, setting, scope, variant)
-    if (output / VARIANT_FILE).is_file():
-        return output
-    argv = train_argv(
-        _recipe(config, setting), community, output, base_model, variant, config.threads
-    )
+def train_variant(job: Job, base_model: Path, config: EvaluationConfig) -> None:
+    """The job's adapter (reused when finished, resumed when interrupted)."""
+    if (job.adapter / VARIANT_FILE).is_file():
+        return
+    recipe = _recipe(config, job.setting)
+    argv = train_argv(recipe, job.community, job.adapter, base_model, job.variant, config.threads)
     scoft_core_command([*argv, "--quiet"])
-    return output
 
 
 def scope_rows(scope: str, seeds_per_prompt: int) -> list[tuple[str, str, str, int]]:
@@ -195,14 +194,19 @@ def scope_rows(scope: str, seeds_per_prompt: int) -> list[tuple[str, str, str, i
     return rows
 
 
+def load_measured(path: Path) -> dict[str, np.ndarray]:
+    """The indicators a measured.npz holds, read into memory."""
+    with np.load(path) as stored:
+        return dict(stored)
+
+
 def measure_variant(
     adapter: Path, base_model: Path, detectors: Detectors, rows: list
 ) -> dict[str, np.ndarray]:
     """Stereotype, motif and category indicators of the variant's images, in row order."""
     target = adapter / "measured.npz"
     if target.exists():
-        with np.load(target) as stored:
-            return dict(stored)
+        return load_measured(target)
     images = sample_images(
         load_toy_pipeline(base_model, adapter), [r[2] for r in rows], [r[3] for r in rows]
     )
@@ -244,14 +248,12 @@ class Job:
         return (self.adapter / "measured.npz").exists()
 
 
-def run_job(
-    job: Job, work: Path, base_model: Path, detectors_file: Path, config: EvaluationConfig
-) -> str:
+def run_job(job: Job, base_model: Path, detectors_file: Path, config: EvaluationConfig) -> str:
     """Train and measure one adapter; in a worker process, or in this one."""
     import torch
 
     torch.set_num_threads(config.threads)
-    train_variant(work, job.community, base_model, config, job.setting, job.scope, job.variant)
+    train_variant(job, base_model, config)
     measure_variant(job.adapter, base_model, Detectors.load(detectors_file), job.rows)
     return job.name
 
@@ -290,8 +292,7 @@ def run_ablation(
     """
     started = time.time()
     for scope in scopes:  # a typo is reported before minutes of negatives, not after
-        if scope != JOINT and scope not in CULTURE_NAMES:
-            raise ValueError(UNKNOWN_SCOPE.format(name=scope, known=", ".join(CULTURE_NAMES)))
+        check_scope(scope)
     Detectors.load(detectors_file)  # fail early, before any training
     work.mkdir(parents=True, exist_ok=True)
     full = prepare_community(work, base_model, replace(config, threads=max(jobs, 1)))
@@ -305,7 +306,7 @@ def run_ablation(
         while pending and not late():
             job = pending.pop(0)
             progress(f"training and measuring {job.name}")
-            run_job(job, work, base_model, detectors_file, config)
+            run_job(job, base_model, detectors_file, config)
     else:
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
@@ -314,7 +315,7 @@ def run_ablation(
                 while pending and len(running) < jobs and not late():
                     job = pending.pop(0)
                     progress(f"training and measuring {job.name}")
-                    future = pool.submit(run_job, job, work, base_model, detectors_file, config)
+                    future = pool.submit(run_job, job, base_model, detectors_file, config)
                     running[future] = job
                 if not running:
                     break
@@ -348,10 +349,7 @@ def collect(
             files = [adapter_dir(work, setting, scope, v) / "measured.npz" for v in VARIANTS]
             if not all(file.exists() for file in files):
                 continue
-            measured = {}
-            for variant, file in zip(VARIANTS, files, strict=True):
-                with np.load(file) as stored:
-                    measured[variant] = dict(stored)
+            measured = {v: load_measured(f) for v, f in zip(VARIANTS, files, strict=True)}
             labels = [r[0] for r in scope_rows(scope, seeds_per_prompt)]
             done.append(_paired_record(setting, scope, labels, measured))
             if scope != JOINT:
