@@ -58,6 +58,12 @@ class ShownSoFar:
     image_sets: frozenset[int] = frozenset()
     prompts: frozenset[str] = frozenset()
     categories: tuple[str, ...] = ()
+    answered: int = 0  # pages answered
+
+    @property
+    def pages(self) -> int:
+        """Pages assigned, answered or not."""
+        return len(self.categories)
 
 
 def choose_image_set(

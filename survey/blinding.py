@@ -11,7 +11,8 @@ in one of three ways (setting SURVEY_IMAGE_SERVING, docs/images-and-storage.md):
 - "x-sendfile": Apache (mod_xsendfile) or lighttpd sends MEDIA_ROOT/<name>.
 
 Responses are private (a participant's own page image) and cacheable for
-SURVEY_IMAGE_MAX_AGE seconds, so a browser fetches each image of a page once.
+SURVEY_IMAGE_MAX_AGE seconds (never past the link's expiry), so a browser fetches each
+image of a page once.
 """
 
 import io
@@ -20,44 +21,50 @@ from functools import lru_cache
 
 from django.conf import settings
 from django.core.files.storage import default_storage
-from django.http import FileResponse, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.utils.cache import get_conditional_response, patch_cache_control
 from PIL import Image
 
-from generation.models import GeneratedImage
 from generation.services.copies import content_type, pixels_only
+
+from .image_links import LinkedCopy
 
 SERVING_MODES = ("stream", "x-accel-redirect", "x-sendfile")
 PRACTICE_SHADES = ((20, 40, 230), (90, 110, 210), (150, 160, 190), (200, 200, 200))
 
 
-def participant_copy_response(request: HttpRequest, image: GeneratedImage) -> HttpResponse:
-    """The image's participant copy as a response, in the configured serving mode."""
-    name = image.copy_file
-    etag = '"{}"'.format(name.rsplit("/", 1)[-1].split(".", 1)[0])
+def participant_copy_response(request: HttpRequest, copy: LinkedCopy, etag: str) -> HttpResponse:
+    """A participant copy as a response, in the configured serving mode.
+
+    `copy` comes from the image link (survey.image_links), so nothing here touches the
+    database; a copy missing from storage (made again since the page was shown) is 404.
+    """
     mode = settings.SURVEY_IMAGE_SERVING
+    kind = content_type(copy.copy_format.split("-q", 1)[0])
     not_modified = get_conditional_response(request, etag=etag)
     if not_modified is not None:
         response = not_modified
     elif mode == "x-accel-redirect":
-        response = HttpResponse(content_type=_copy_type(image))
-        response["X-Accel-Redirect"] = settings.SURVEY_IMAGE_ACCEL_PREFIX.rstrip("/") + "/" + name
+        response = HttpResponse(content_type=kind)
+        response["X-Accel-Redirect"] = (
+            settings.SURVEY_IMAGE_ACCEL_PREFIX.rstrip("/") + "/" + copy.name
+        )
     elif mode == "x-sendfile":
-        response = HttpResponse(content_type=_copy_type(image))
-        response["X-Sendfile"] = os.path.join(settings.MEDIA_ROOT, name)
+        response = HttpResponse(content_type=kind)
+        response["X-Sendfile"] = os.path.join(settings.MEDIA_ROOT, copy.name)
     else:
-        response = FileResponse(default_storage.open(name, "rb"), content_type=_copy_type(image))
-        if image.copy_bytes:
-            response["Content-Length"] = str(image.copy_bytes)
+        try:
+            handle = default_storage.open(copy.name, "rb")
+        except FileNotFoundError:
+            raise Http404("No such image.") from None
+        response = FileResponse(handle, content_type=kind)
+        if copy.size:
+            response["Content-Length"] = str(copy.size)
         response.headers.pop("Content-Disposition", None)  # the storage name stays inside
     response["ETag"] = etag
     response["X-Content-Type-Options"] = "nosniff"
-    patch_cache_control(response, private=True, max_age=settings.SURVEY_IMAGE_MAX_AGE)
+    patch_cache_control(response, private=True, max_age=copy.max_age)
     return response
-
-
-def _copy_type(image: GeneratedImage) -> str:
-    return content_type(image.copy_format.split("-q", 1)[0])
 
 
 def pixels_to_png(source: Image.Image) -> bytes:

@@ -1,5 +1,6 @@
 """Everything that reads survey rows: where a participant stands, pages, progress, export."""
 
+from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 
@@ -10,7 +11,7 @@ from generation.models import ImageSet
 from study.spec import QUOTA_VALID
 
 from .assignment import ImageSetLoad, ShownSoFar, any_room
-from .models import Country, Page, PageImage, Participant, Ranking, Study
+from .models import AttentionCheck, Country, Page, PageImage, Participant, Ranking, Study
 
 
 class Step(StrEnum):
@@ -32,11 +33,12 @@ def participant_by_token(*, study: Study, token: str) -> Participant | None:
     """The participant holding this secret token in this study, or None."""
     if not token:
         return None
-    return (
-        Participant.objects.select_related("study", "country")
-        .filter(study=study, token=token)
-        .first()
-    )
+    try:
+        participant = Participant.objects.select_related("country").get(study=study, token=token)
+    except Participant.DoesNotExist:
+        return None
+    participant.study = study  # the caller's row: no second read
+    return participant
 
 
 def participant_by_recruit_id(*, study: Study, recruitment) -> Participant | None:
@@ -73,8 +75,12 @@ def countries_for_study(*, study: Study) -> QuerySet[Country]:
 
 def image_sets_for_country(*, country: Country) -> QuerySet[ImageSet]:
     """The country's image sets that can be ranked (at least two images)."""
+    return _rankable_sets(study_slug=country.study.slug, country_code=country.code)
+
+
+def _rankable_sets(*, study_slug: str, country_code: str) -> QuerySet[ImageSet]:
     return (
-        ImageSet.objects.filter(study_slug=country.study.slug, country_code=country.code)
+        ImageSet.objects.filter(study_slug=study_slug, country_code=country_code)
         .annotate(image_count=Count("images", distinct=True))
         .filter(image_count__gte=2)
     )
@@ -131,15 +137,19 @@ def image_set_loads(*, country: Country) -> list[ImageSetLoad]:
 
 def shown_so_far(*, participant: Participant) -> ShownSoFar:
     """The image sets, prompts and categories of the participant's pages, in order."""
-    rows = participant.pages.order_by("index").values_list(
-        "image_set_id", "image_set__prompt_id", "image_set__category"
+    return pages_so_far(participant=participant)[0]
+
+
+def pages_so_far(*, participant: Participant) -> tuple[ShownSoFar, Page | None]:
+    """What the participant has been shown, and their open page (shown, not answered)."""
+    pages = list(participant.pages.select_related("image_set").order_by("index"))
+    shown = ShownSoFar(
+        image_sets=frozenset(page.image_set_id for page in pages),
+        prompts=frozenset(page.image_set.prompt_id for page in pages),
+        categories=tuple(page.image_set.category for page in pages),
+        answered=sum(page.submitted_at is not None for page in pages),
     )
-    rows = list(rows)
-    return ShownSoFar(
-        image_sets=frozenset(pk for pk, _prompt, _category in rows),
-        prompts=frozenset(prompt for _pk, prompt, _category in rows),
-        categories=tuple(category for _pk, _prompt, category in rows),
-    )
+    return shown, next((page for page in pages if page.submitted_at is None), None)
 
 
 def country_is_full(*, country: Country) -> bool:
@@ -156,35 +166,29 @@ def country_is_full(*, country: Country) -> bool:
 
 def pages_due(*, participant: Participant, country: Country) -> int:
     """How many pages this participant ranks: the study's number, or fewer sets."""
-    available = image_sets_for_country(country=country).count()
-    return min(participant.study.pages_per_participant, available)
+    study = participant.study
+    available = _rankable_sets(study_slug=study.slug, country_code=country.code).count()
+    return min(study.pages_per_participant, available)
 
 
-def page_open_for_participant(*, participant: Participant) -> Page | None:
-    """The participant's page that is shown but not yet answered, or None."""
-    return participant.pages.filter(submitted_at__isnull=True).order_by("index").first()
+@dataclass(frozen=True)
+class PageShown:
+    """A ranking page with what its display needs."""
+
+    page: Page
+    images: list[PageImage]  # in the order shown, each with its GeneratedImage
+    answered: int  # pages the participant has answered
+    due: int  # pages the participant ranks in all
+    checks: list[AttentionCheck]  # the page's attention checks
 
 
-def page_progress(*, participant: Participant) -> tuple[int, int]:
-    """(pages answered, pages due) for the progress indicator."""
+def page_shown(*, participant: Participant, page: Page) -> PageShown:
+    """The page, its images and the participant's progress, read from the database."""
     answered = participant.pages.filter(submitted_at__isnull=False).count()
-    if participant.country_id is None:
-        return answered, 0
-    return answered, pages_due(participant=participant, country=participant.country)
-
-
-def page_images_for_display(*, page: Page) -> list[PageImage]:
-    """The page's images in the order shown (their positions)."""
-    return list(page.images.order_by("position"))
-
-
-def page_image_for_participant(*, participant: Participant, public_id: str) -> PageImage | None:
-    """An image of one of the participant's pages, by its opaque id, or None."""
-    return (
-        PageImage.objects.select_related("image")
-        .filter(public_id=public_id, page__participant=participant)
-        .first()
-    )
+    due = pages_due(participant=participant, country=participant.country)
+    images = list(page.images.select_related("image").order_by("position"))
+    checks = list(page.attention_checks.all())
+    return PageShown(page=page, images=images, answered=answered, due=due, checks=checks)
 
 
 def image_set_answer_counts(*, study: Study) -> QuerySet[ImageSet]:

@@ -9,16 +9,17 @@ import random
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from generation.models import ImageSet
+from generation.models import GeneratedImage, ImageSet
 from study.spec import StudySpec
 
 from . import selectors
-from .assignment import choose_image_set
+from .assignment import ImageSetLoad, ShownSoFar, choose_image_set
 from .models import (
     AttentionCheck,
     Country,
@@ -32,6 +33,7 @@ from .models import (
 )
 from .questions import ATTENTION_BY_KEY, DEMOGRAPHIC_QUESTIONS, STANDARD_ITEMS, attention_plan
 from .recruitment import PLATFORMS_BY_KEY, Recruitment
+from .selectors import PageShown
 
 ERROR_STUDY_CLOSED = _("This study is not accepting new participants at the moment.")
 ERROR_CONSENT_REQUIRED = _("To take part, please tick the box to say that you agree.")
@@ -299,7 +301,7 @@ def participant_profile_set(
     with transaction.atomic():
         # Lock in the order page_next_for_participant does: participant, then country.
         Participant.objects.select_for_update().filter(pk=participant.pk).exists()
-        country = Country.objects.select_related("study").select_for_update().get(pk=country.pk)
+        country = _country_locked(country.pk)
         if not participant.pages.exists() and _page_assign(participant, country) is None:
             raise SurveyError(ERROR_COUNTRY_FULL)
         participant.country = country
@@ -344,7 +346,14 @@ def practice_submit(
 
 
 def page_next_for_participant(*, participant: Participant) -> Page | None:
-    """The participant's open page, or a newly assigned one; None when they are done.
+    """The participant's open page, or a newly assigned one; None when they are done."""
+    shown = page_next_shown(participant=participant)
+    return shown.page if shown is not None else None
+
+
+def page_next_shown(*, participant: Participant) -> PageShown | None:
+    """The participant's open page, or a newly assigned one, with what its display
+    needs; None when they are done.
 
     A participant sees only their country's image sets, never one twice, each prompt
     once while any is left, categories spread out, the least-answered first, and only
@@ -354,49 +363,61 @@ def page_next_for_participant(*, participant: Participant) -> Page | None:
     each other's holds and spread out.
     """
     with transaction.atomic():
-        participant = Participant.objects.select_for_update().get(pk=participant.pk)
-        country = (
-            Country.objects.select_related("study")
-            .select_for_update()
-            .get(pk=participant.country_id)
+        participant = (
+            Participant.objects.select_related("study", "country__study")
+            .select_for_update(of=("self", "country"))
+            .get(pk=participant.pk, country__isnull=False)  # an inner join: both rows lock
         )
-        open_page = selectors.page_open_for_participant(participant=participant)
+        country = participant.country
+        so_far, open_page = selectors.pages_so_far(participant=participant)
         if open_page is not None:
-            return _page_kept_or_moved(open_page, participant, country)
-        page = None
-        due = selectors.pages_due(participant=participant, country=country)
-        if participant.pages.count() < due:
-            page = _page_assign(participant, country)
-        if page is None:
+            if _page_may_move(open_page, participant, country):
+                return _page_moved(open_page, participant, country)
+            open_page.held_until = _hold_renew(Page.objects.filter(pk=open_page.pk))
+            return selectors.page_shown(participant=participant, page=open_page)
+        loads = selectors.image_set_loads(country=country)
+        shown = None
+        if so_far.pages < _pages_due(participant, loads):
+            shown = _page_assign(participant, country, loads=loads, so_far=so_far)
+        if shown is None:
             # Nothing left to show, or no set with room (every one has its answers):
             # the participant has done all we can ask, so they get their code.
             _complete(participant)
-        return page
+        return shown
 
 
-def _page_assign(participant: Participant, country: Country) -> Page | None:
+def _country_locked(pk: int) -> Country:
+    """The country row, locked (its study read along, not locked)."""
+    return Country.objects.select_related("study").select_for_update(of=("self",)).get(pk=pk)
+
+
+def _pages_due(participant: Participant, loads: list[ImageSetLoad]) -> int:
+    """selectors.pages_due, from the loads already read (one per rankable set)."""
+    return min(participant.study.pages_per_participant, len(loads))
+
+
+def _page_assign(
+    participant: Participant,
+    country: Country,
+    *,
+    loads: list[ImageSetLoad] | None = None,
+    so_far: ShownSoFar | None = None,
+) -> PageShown | None:
     """Reserve the next page for the participant (rows locked by the caller), or None."""
+    loads = selectors.image_set_loads(country=country) if loads is None else loads
+    so_far = selectors.shown_so_far(participant=participant) if so_far is None else so_far
     chosen = choose_image_set(
-        selectors.image_set_loads(country=country),
-        shown=selectors.shown_so_far(participant=participant),
-        target=country.study.answers_per_image_set,
-        rng=_RANDOM,
+        loads, shown=so_far, target=country.study.answers_per_image_set, rng=_RANDOM
     )
     if chosen is None:
         return None
-    index = participant.pages.count()
-    due = selectors.pages_due(participant=participant, country=country)
-    image_set = ImageSet.objects.get(pk=chosen.pk)
-    return _page_create(participant=participant, image_set=image_set, index=index, due=due)
-
-
-def _page_kept_or_moved(page: Page, participant: Participant, country: Country) -> Page:
-    """The open page with its hold renewed, or a fresh choice when `_page_may_move`."""
-    if _page_may_move(page, participant, country):
-        return _page_moved(page, participant, country)
-    _hold_renew(Page.objects.filter(pk=page.pk))
-    page.refresh_from_db(fields=["held_until"])
-    return page
+    return _page_create(
+        participant=participant,
+        image_set_id=chosen.pk,
+        index=so_far.pages,
+        due=_pages_due(participant, loads),
+        answered=so_far.answered,
+    )
 
 
 def _page_may_move(page: Page, participant: Participant, country: Country) -> bool:
@@ -418,26 +439,42 @@ def _page_may_move(page: Page, participant: Participant, country: Country) -> bo
     return any(s.pk == page.image_set_id and not s.has_room(target) for s in loads)
 
 
-def _page_moved(page: Page, participant: Participant, country: Country) -> Page:
+def _page_moved(page: Page, participant: Participant, country: Country) -> PageShown:
     """Replace an unanswered page by a page of the set chosen now (or of the same set,
     when no other has room: the participant was admitted and keeps a page)."""
-    image_set, index = page.image_set, page.index
+    image_set_id, index = page.image_set_id, page.index
     page.delete()
-    moved = _page_assign(participant, country)
+    loads = selectors.image_set_loads(country=country)
+    so_far = selectors.shown_so_far(participant=participant)
+    moved = _page_assign(participant, country, loads=loads, so_far=so_far)
     if moved is None:
-        due = selectors.pages_due(participant=participant, country=country)
-        moved = _page_create(participant=participant, image_set=image_set, index=index, due=due)
+        moved = _page_create(
+            participant=participant,
+            image_set_id=image_set_id,
+            index=index,
+            due=_pages_due(participant, loads),
+            answered=so_far.answered,
+        )
     return moved
 
 
-def _hold_renew(pages) -> None:
+def _hold_renew(pages) -> datetime:
     """Activity on an open page: hold its set's place for another HOLD from now."""
-    pages.filter(submitted_at__isnull=True).update(held_until=timezone.now() + selectors.HOLD)
+    until = timezone.now() + selectors.HOLD
+    pages.filter(submitted_at__isnull=True).update(held_until=until)
+    return until
 
 
-def _page_create(*, participant: Participant, image_set: ImageSet, index: int, due: int) -> Page:
+def _page_create(
+    *, participant: Participant, image_set_id: int, index: int, due: int, answered: int = 0
+) -> PageShown:
     shuffle_seed = secrets.randbits(63)
-    images = list(image_set.images.order_by("pk"))
+    images = list(
+        GeneratedImage.objects.filter(image_set_id=image_set_id)
+        .select_related("image_set")
+        .order_by("pk")
+    )
+    image_set = images[0].image_set if images else ImageSet.objects.get(pk=image_set_id)
     random.Random(shuffle_seed).shuffle(images)
     page = Page.objects.create(
         participant=participant,
@@ -446,17 +483,20 @@ def _page_create(*, participant: Participant, image_set: ImageSet, index: int, d
         shuffle_seed=shuffle_seed,
         held_until=timezone.now() + selectors.HOLD,
     )
-    PageImage.objects.bulk_create(
+    shown = PageImage.objects.bulk_create(
         PageImage(page=page, image=image, position=position)
         for position, image in enumerate(images, start=1)
     )
+    checks = []
     for key in attention_plan(due, participant.study.attention_checks).get(index, []):
-        AttentionCheck.objects.get_or_create(
+        check, _created = AttentionCheck.objects.get_or_create(
             participant=participant,
             key=key,
             defaults={"page": page, "expected": ATTENTION_BY_KEY[key].expected},
         )
-    return page
+        if check.page_id == page.pk:
+            checks.append(check)
+    return PageShown(page=page, images=shown, answered=answered, due=due, checks=checks)
 
 
 # --- rankings ---------------------------------------------------------------------------
@@ -477,8 +517,15 @@ def ranking_submit(
     of an answered page stores nothing and reports ``stored=False``.
     """
     attention = attention or {}
-    # Trying to answer is activity, even when the answer is refused below.
-    _hold_renew(Page.objects.filter(participant=participant, public_id=page_public_id))
+    try:
+        return _ranking_store(participant, page_public_id, ranks, attention, page_ms)
+    except SurveyError:
+        # Trying to answer is activity, even when the answer is refused.
+        _hold_renew(Page.objects.filter(participant=participant, public_id=page_public_id))
+        raise
+
+
+def _ranking_store(participant, page_public_id, ranks, attention, page_ms) -> SubmitResult:
     with transaction.atomic():
         page = (
             Page.objects.select_for_update()
@@ -559,8 +606,10 @@ def _is_complete(participant: Participant) -> bool:
 
 
 def _complete_if_done(*, participant: Participant) -> bool:
-    """Give the completion code once every due page is answered; score attention."""
-    participant = Participant.objects.select_related("study", "country").get(pk=participant.pk)
+    """Give the completion code once every due page is answered; score attention.
+
+    `participant` may be a moment old: `_complete` reads the row again and gives the
+    code once."""
     if participant.completed_at is not None:
         return True
     due = selectors.pages_due(participant=participant, country=participant.country)

@@ -6,6 +6,7 @@ Referer header or access logs); every visit goes to the step they have to do nex
 a refresh or a return through the same link resumes where they stopped.
 """
 
+import hashlib
 from functools import wraps
 
 from django.conf import settings
@@ -19,7 +20,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from . import selectors, services, texts
+from . import image_links, selectors, services, texts
 from .blinding import PRACTICE_SHADES, participant_copy_response, practice_png
 from .forms import (
     FormValueError,
@@ -64,11 +65,10 @@ def session_key(study: Study) -> str:
     return f"survey:{study.slug}"
 
 
-def participant_view(step: Step | None, *, cacheable: bool = False):
+def participant_view(step: Step | None):
     """Load the study and the session's participant; send them to their current step.
 
-    Pages are never cached; a `cacheable` view (the participant's images) sets its own
-    private cache headers.
+    Pages are never cached.
     """
 
     def decorate(view):
@@ -92,7 +92,7 @@ def participant_view(step: Step | None, *, cacheable: bool = False):
                 request.LANGUAGE_CODE = participant.language
             return view(request, study, participant, *args, **kwargs)
 
-        return wrapper if cacheable else never_cache(wrapper)
+        return never_cache(wrapper)
 
     return decorate
 
@@ -287,10 +287,10 @@ def practice(request, study, participant):
 @require_GET
 def rank(request, study, participant):
     """The next ranking page (assigned here when none is open)."""
-    page = services.page_next_for_participant(participant=participant)
-    if page is None:
+    shown = services.page_next_shown(participant=participant)
+    if shown is None:
         return redirect("survey:done", study_id=study.public_id)
-    return _render_page(request, study, participant, page)
+    return _render_page(request, study, participant, shown)
 
 
 @participant_view(None)
@@ -315,8 +315,9 @@ def rank_submit(request, study, participant, page_id):
         if page is None:
             context = {"study": study, "errors": error.messages}
             return render(request, "survey/error.html", context, status=404)
+        shown = selectors.page_shown(participant=participant, page=page)
         return _render_page(
-            request, study, participant, page, ranks=ranks, errors=error.messages, status=400
+            request, study, participant, shown, ranks=ranks, errors=error.messages, status=400
         )
     if result.completed:
         participant.refresh_from_db()
@@ -327,17 +328,20 @@ def rank_submit(request, study, participant, page_id):
     return redirect("survey:rank", study_id=study.public_id)
 
 
-def _render_page(request, study, participant, page, *, ranks=None, errors=(), status=200):
+def _render_page(request, study, participant, shown, *, ranks=None, errors=(), status=200):
+    page = shown.page
     adjective = texts.country_text(participant.country, "adjective")
+    viewer = image_links.viewer_key(participant.token)
+    expires = image_links.link_expiry()
+    image_prefix = reverse("survey:image", kwargs={"study_id": study.public_id, "image_id": "-"})
+    image_prefix = image_prefix[:-1]
     images = [
         {
-            "position": shown.position,
-            "letter": LETTERS[shown.position - 1],
-            "url": reverse(
-                "survey:image", kwargs={"study_id": study.public_id, "image_id": shown.public_id}
-            ),
+            "position": page_image.position,
+            "letter": LETTERS[page_image.position - 1],
+            "url": image_prefix + _image_link(study, viewer, page_image, expires),
         }
-        for shown in selectors.page_images_for_display(page=page)
+        for page_image in shown.images
     ]
     items = []
     description = texts.prompt_description(
@@ -351,7 +355,6 @@ def _render_page(request, study, participant, page, *, ranks=None, errors=(), st
             "prompt": description if item.shows_prompt else "",
         }
         items.append(_item_rows(wording, images, ranks or {}))
-    answered, due = selectors.page_progress(participant=participant)
     checks = [
         {
             "key": check.key,
@@ -360,13 +363,13 @@ def _render_page(request, study, participant, page, *, ranks=None, errors=(), st
             "options": [(v, _(label)) for v, label in ATTENTION_BY_KEY[check.key].options],
             "chosen": request.POST.get(f"attention-{check.key}", "") if errors else "",
         }
-        for check in page.attention_checks.all()
+        for check in shown.checks
     ]
     context = {
         "study": study,
         "page_number": page.index + 1,
-        "pages_due": due,
-        "answered": answered,
+        "pages_due": shown.due,
+        "answered": shown.answered,
         "items": items,
         "checks": checks,
         "errors": errors,
@@ -375,7 +378,23 @@ def _render_page(request, study, participant, page, *, ranks=None, errors=(), st
             "survey:rank_submit", kwargs={"study_id": study.public_id, "page_id": page.public_id}
         ),
     }
-    return render(request, "survey/rank.html", context, status=status)
+    response = render(request, "survey/rank.html", context, status=status)
+    response.set_cookie(
+        image_links.VIEWER_COOKIE,
+        viewer,
+        max_age=settings.SESSION_COOKIE_AGE,
+        path=image_prefix,
+        secure=settings.SESSION_COOKIE_SECURE,
+        httponly=True,
+        samesite="Lax",
+    )
+    return response
+
+
+def _image_link(study, viewer: str, page_image, expires: int) -> str:
+    image = page_image.image
+    copy = image_links.LinkedCopy(image.copy_file, image.copy_format, image.copy_bytes, expires)
+    return image_links.link_make(study_public_id=study.public_id, viewer=viewer, copy=copy)
 
 
 def _ranking_context(images: list[dict]) -> dict:
@@ -442,18 +461,20 @@ def _completion_url(study: Study, participant: Participant) -> str:
     )
 
 
-@participant_view(None, cacheable=True)
 @require_GET
-def image(request, study, participant, image_id):
-    """The participant copy of one image of one of the participant's pages.
+def image(request, study_id, image_id):
+    """The participant copy of one image of a ranking page, by its image link.
 
-    The id is the page image's own (PageImage.public_id): new for every page of every
-    participant, so two participants never share an image URL.
+    The link (survey.image_links) names the copy sealed, for this study and this
+    browser's viewer cookie only: no session, no query. A link of another participant,
+    another study, a changed one or an expired one is not found.
     """
-    shown = selectors.page_image_for_participant(participant=participant, public_id=image_id)
-    if shown is None or not shown.image.copy_file:
+    viewer = request.COOKIES.get(image_links.VIEWER_COOKIE, "")
+    copy = image_links.link_open(image_id, study_public_id=study_id, viewer=viewer)
+    if copy is None or not copy.name:
         raise Http404("No such image.")
-    return participant_copy_response(request, shown.image)
+    etag = f'"{hashlib.blake2b(image_id.encode(), digest_size=12).hexdigest()}"'
+    return participant_copy_response(request, copy, etag)
 
 
 @require_GET

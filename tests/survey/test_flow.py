@@ -239,7 +239,8 @@ def test_another_participants_images_are_not_served(client):
     intruder = Client()
     at_first_page(intruder, study)
     assert intruder.get(src).status_code == 404
-    assert Client().get(src).status_code == 302  # no participant at all: to the landing page
+    assert Client().get(src).status_code == 404  # no viewer cookie: the link opens nothing
+    assert owner.client.get(src).status_code == 200
 
 
 def test_the_last_page_sends_prolific_arrivals_back_with_the_code(client):
