@@ -228,13 +228,14 @@ def check(records_path: str) -> dict:
     answers = [s.answers for s in image_set_answer_counts(study=study)]
     # The size signal, from the bytes participants downloaded: per image set, which
     # variant's file was the largest (a tie shares the set among the tied variants).
-    downloaded = client["image_bytes"]  # page image id -> bytes
-    shown = PageImage.objects.filter(public_id__in=list(downloaded)).values_list(
-        "public_id", "page__image_set_id", "image__variant__key"
+    downloaded = client["image_bytes"]  # page id -> bytes of its images, in the order shown
+    shown = PageImage.objects.filter(page__public_id__in=list(downloaded)).values_list(
+        "page__public_id", "position", "page__image_set_id", "image__variant__key"
     )
     sizes_by_set: dict = {}
-    for public_id, set_id, key in shown:
-        sizes_by_set.setdefault(set_id, {})[key] = downloaded[public_id]
+    for page_id, position, set_id, key in shown:
+        if position <= len(downloaded[page_id]):
+            sizes_by_set.setdefault(set_id, {})[key] = downloaded[page_id][position - 1]
     largest = Counter()
     sets = [sizes for sizes in sizes_by_set.values() if len(sizes) == len(VARIANTS)]
     for sizes in sets:
@@ -273,7 +274,7 @@ class Tally:
     errors: Counter = field(default_factory=Counter)
     latency_ms: dict = field(default_factory=dict)  # kind of request -> latencies
     acknowledged: dict = field(default_factory=dict)  # page id -> item -> position -> rank
-    image_bytes: dict = field(default_factory=dict)  # page image id -> bytes downloaded
+    image_bytes: dict = field(default_factory=dict)  # page id -> its images' bytes, in order
     page_weights: list = field(default_factory=list)  # HTML + images of a ranking page
     started: int = 0
     finished: int = 0
@@ -322,14 +323,11 @@ async def participant(client, number: int, tally: Tally, options) -> None:
         return response.headers["location"]
 
     async def images(html, kind):
-        """Every image of the page, four at a time as a browser does; their bytes."""
-        urls = [unescape(src) for src in IMAGE.findall(html)]
+        """Every image of the page, four at a time as a browser does: their sizes in
+        the order shown (positions 1, 2, ...)."""
+        urls = list(dict.fromkeys(unescape(src) for src in IMAGE.findall(html)))
         responses = await asyncio.gather(*(request("GET", url, kind) for url in urls))
-        for url, response in zip(urls, responses, strict=True):
-            if kind == "image":
-                image_id = url.rstrip("/").rsplit("/", 1)[-1].removesuffix(".png")
-                tally.image_bytes[image_id] = len(response.content)
-        return sum(len(response.content) for response in responses)
+        return [len(response.content) for response in responses]
 
     def answer(html):
         by_item = {}
@@ -371,9 +369,11 @@ async def participant(client, number: int, tally: Tally, options) -> None:
         if page.status_code == 302:
             break
         html = page.text
-        if options.fetch_images:
-            tally.page_weights.append(len(page.content) + await images(html, "image"))
         action = unescape(ACTION.search(html)[1])
+        if options.fetch_images:
+            sizes = await images(html, "image")
+            tally.page_weights.append(len(page.content) + sum(sizes))
+            tally.image_bytes[action.rstrip("/").rsplit("/", 1)[-1]] = sizes
         ranks = answer(html)
         data = form(ranks)
         # The server set up the study and told us the expected answers (a careful reader).
@@ -469,8 +469,19 @@ def server_cpu_seconds(master_pid: int) -> float:
     Not counting waits for the CPU, this is what the server costs whatever else runs
     on the machine; workers that exited are not counted.
     """
+    return sum(cpu for pid, ppid, cpu in _processes() if master_pid in (pid, ppid))
+
+
+def machine_cpu_seconds() -> float:
+    """CPU seconds every core of the machine has been busy so far (Linux /proc/stat)."""
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def _processes():
+    """(pid, parent pid, user + system CPU seconds) of every process (Linux /proc)."""
     ticks = os.sysconf("SC_CLK_TCK")
-    total = 0.0
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -478,10 +489,7 @@ def server_cpu_seconds(master_pid: int) -> float:
             fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
         except OSError:  # gone meanwhile
             continue
-        pid, ppid = int(entry.name), int(fields[1])
-        if master_pid in (pid, ppid):
-            total += (int(fields[11]) + int(fields[12])) / ticks
-    return total
+        yield int(entry.name), int(fields[1]), (int(fields[11]) + int(fields[12])) / ticks
 
 
 def free_port() -> int:
@@ -578,8 +586,12 @@ def run_one(database: str, version: str, tree: Path, options, folder: Path) -> d
         wait_for(url, server)
         load_before = os.getloadavg()[0]
         cpu_before = server_cpu_seconds(server.pid)
+        client_before = time.process_time()
+        machine_before = machine_cpu_seconds()
         tally, elapsed, unfinished = asyncio.run(run_participants(url, options))
         cpu_s = server_cpu_seconds(server.pid) - cpu_before
+        client_cpu_s = time.process_time() - client_before
+        machine_cpu_s = machine_cpu_seconds() - machine_before
         load_after = os.getloadavg()[0]
         ceiling = None
         if options.trivial_requests:
@@ -643,6 +655,11 @@ def run_one(database: str, version: str, tree: Path, options, folder: Path) -> d
         "load_average": [load_before, load_after],
         "server_cpu_s": cpu_s,
         "server_cpu_ms_per_request": 1000 * cpu_s / max(tally.requests, 1),
+        # The simulated browsers share the machine: their CPU is not the server's.
+        "client_cpu_s": client_cpu_s,
+        # Everything busy meanwhile: server, browsers, PostgreSQL, the kernel, and
+        # anything else running on the machine.
+        "machine_cpu_s": machine_cpu_s,
         # A participant takes one step (a page, its images, the answer) per think time
         # on average, so two whole cores hold 2 x think / (server CPU per answered page)
         # participants; the CPU of the onboarding pages is counted in, so it is low.
@@ -685,7 +702,14 @@ def report(r: dict) -> None:
     print(
         f"server CPU (s) / per request    {r['server_cpu_s']:8.1f} / "
         f"{r['server_cpu_ms_per_request']:.1f} ms"
+        f"\nclient CPU (s), the browsers     {r.get('client_cpu_s', 0):8.1f}"
     )
+    if r.get("machine_cpu_s") is not None:
+        busy = r["machine_cpu_s"] / r["seconds"] / (os.cpu_count() or 1)
+        print(
+            f"machine CPU (s), all processes  {r['machine_cpu_s']:8.1f}   "
+            f"({100 * busy:.0f}% of {os.cpu_count()} cores over the run)"
+        )
     if r["two_core_capacity"]:
         print(f"participants 2 free cores hold  {r['two_core_capacity']:8.0f}   (estimate)")
     if r["trivial_requests_per_s"]:
