@@ -157,8 +157,12 @@ def prepare(sources: str, pages: int, answers: int) -> None:
 
     from generation.services.register import ImageRecord, VariantRecord, image_sets_register
     from study.spec import Country, StudySpec, SurveySettings
-    from survey.questions import ATTENTION_BY_KEY
     from survey.services import study_setup
+
+    try:
+        from survey.questions import ATTENTION_BY_KEY
+    except ImportError:  # a "before" tree, from when the questions were in catalogue.py
+        from survey.catalogue import ATTENTION_BY_KEY
 
     call_command("migrate", verbosity=0)
     spec = StudySpec(
