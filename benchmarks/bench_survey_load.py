@@ -496,6 +496,17 @@ def _processes():
         yield int(entry.name), int(fields[1]), (int(fields[11]) + int(fields[12])) / ticks
 
 
+def stop(server: subprocess.Popen) -> None:
+    """Stop gunicorn: running requests get 30 s, then it is killed."""
+    if server.poll() is None:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -606,6 +617,9 @@ def run_one(database: str, version: str, tree: Path, options, folder: Path) -> d
         records.write_text(
             json.dumps({"acknowledged": tally.acknowledged, "image_bytes": tally.image_bytes})
         )
+        # Stopped first: a server still working through requests that participants gave
+        # up on at the time limit would add rows while they are counted.
+        stop(server)
         checked = subprocess.run(
             [*script, "--check", str(records)],
             env=env,
@@ -617,11 +631,7 @@ def run_one(database: str, version: str, tree: Path, options, folder: Path) -> d
         figures = json.loads(checked.stdout.strip().splitlines()[-1])
     finally:
         if server is not None:
-            server.send_signal(signal.SIGTERM)
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.kill()
+            stop(server)
         if db_name is not None:
             import psycopg
 
