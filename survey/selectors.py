@@ -182,9 +182,11 @@ class PageShown:
     checks: list[AttentionCheck]  # the page's attention checks
 
 
-def page_shown(*, participant: Participant, page: Page) -> PageShown:
-    """The page, its images and the participant's progress, read from the database."""
-    answered = participant.pages.filter(submitted_at__isnull=False).count()
+def page_shown(*, participant: Participant, page: Page, answered: int | None = None) -> PageShown:
+    """The page, its images and the participant's progress (`answered` when the caller
+    has counted it already), read from the database."""
+    if answered is None:
+        answered = participant.pages.filter(submitted_at__isnull=False).count()
     due = pages_due(participant=participant, country=participant.country)
     images = list(page.images.select_related("image").order_by("position"))
     checks = list(page.attention_checks.all())

@@ -374,7 +374,9 @@ def page_next_shown(*, participant: Participant) -> PageShown | None:
             if _page_may_move(open_page, participant, country):
                 return _page_moved(open_page, participant, country)
             open_page.held_until = _hold_renew(Page.objects.filter(pk=open_page.pk))
-            return selectors.page_shown(participant=participant, page=open_page)
+            return selectors.page_shown(
+                participant=participant, page=open_page, answered=so_far.answered
+            )
         loads = selectors.image_set_loads(country=country)
         shown = None
         if so_far.pages < _pages_due(participant, loads):
