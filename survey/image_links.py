@@ -9,7 +9,7 @@ derived from SECRET_KEY:
   the URL says nothing about the image, its variant or its file;
 - bound (as associated data, not stored) to the study in the URL and to the viewer: a
   key derived from the participant's secret token that the ranking page also sets as
-  an HttpOnly cookie on the study's path. Another browser, another participant or a
+  an HttpOnly cookie on the study's image path. Another browser, another participant or a
   changed byte of the URL cannot open it.
 
 So an image request reads no session and makes no query. The same participant gets the
